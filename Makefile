@@ -1,0 +1,46 @@
+# vox: every target that needs Python creates .venv first (tools/make_venv.sh).
+VENV    ?= .venv
+PY      := $(VENV)/bin/python
+PROFILE ?=
+DEVICE  ?=
+CORPUS  ?=
+RUN     ?=
+RESULTS ?=
+FRESH   ?=
+RESUME  ?=
+RUNS    ?=
+
+RUN_OPTS = $(if $(PROFILE),--profile $(PROFILE)) $(if $(DEVICE),--device $(DEVICE)) \
+           $(if $(CORPUS),--corpus $(CORPUS)) $(if $(RUN),--run $(RUN)) \
+           $(if $(RESULTS),--results $(RESULTS)) $(if $(FRESH),--fresh) \
+           $(if $(RESUME),--resume $(RESUME))
+
+.PHONY: help install test exp-% corpus list clean-venv
+
+help:
+	@echo "make install                 create .venv with pinned dependencies"
+	@echo "make test                    run the test suite (installs first)"
+	@echo "make exp-ID [PROFILE=smoke] [DEVICE=@numpy|@cupy:0] [CORPUS=kind:path]"
+	@echo "             [RUN=name] [RESULTS=dir]   rerun an experiment by ID"
+	@echo "make list                    list experiment IDs"
+	@echo "make corpus                  generate the built-in corpus into the cache"
+
+$(VENV)/.installed: setup.py requirements.txt constraints.txt tools/make_venv.sh
+	VENV=$(VENV) bash tools/make_venv.sh
+
+install: $(VENV)/.installed
+
+test: $(VENV)/.installed
+	$(PY) -m pytest tests
+
+exp-%: $(VENV)/.installed
+	$(PY) -m vox.cli run $* $(RUN_OPTS)
+
+list: $(VENV)/.installed
+	$(PY) -m vox.cli list
+
+corpus: $(VENV)/.installed
+	$(PY) -m vox.cli corpus
+
+clean-venv:
+	rm -rf $(VENV)
