@@ -1,0 +1,1 @@
+from vox.functions.frequency_blur import frequency_blur  # noqa: F401

@@ -1,0 +1,186 @@
+"""The audio front end shared by every experiment (SPEC "Common audio front end").
+
+- 16 kHz mono; anything else is mixed down and resampled on load.
+- STFT: 1024-sample periodic Hann window, hop 256, no centring, so a crop of
+  ``1024 + 256 * (T - 1)`` samples gives exactly T frames (17152 -> 64,
+  66304 -> 256).  The blog names no window; Hann is the usual default of the
+  2019 tools (scipy, librosa) and keeps Griffin-Lim's overlap-add exact.
+- Bins 1..256 of the 513-bin one-sided spectrum ("skip the first bin from
+  the left and use 1/4"): DC dropped, 15.6 Hz .. 4 kHz.
+- Arrays are ``time x frequency`` (the models add the channel axis).
+- Two scales: ``raw`` magnitude in [0, inf) for the AutoEncoder and ``unit``
+  in [0, 1] for the classifier and GANs.  ``unit`` is decibels mapped
+  linearly from [DB_MIN, DB_MAX] to [0, 1] and clipped: a fixed map, so it
+  needs no corpus statistic, is the same for every corpus and is exactly
+  invertible inside the range (the blog states the range, not the map).
+- Resynthesis: Griffin-Lim from the 256-bin magnitude.  The missing DC bin
+  and the 4-8 kHz band are set to zero, so resynthesised audio is band
+  limited to 4 kHz: that is what the models see, and the copy-synthesis
+  reference written beside every sample lets a listener hear that loss.
+"""
+import math
+from pathlib import Path
+
+import numpy as np
+import scipy.signal
+import soundfile
+
+from vox.errors import VoxError
+
+SAMPLE_RATE = 16000
+N_FFT = 1024
+HOP = 256
+FIRST_BIN = 1
+N_BINS = 256
+DB_MIN = -50.0
+DB_MAX = 50.0
+WINDOW = scipy.signal.get_window('hann', N_FFT, fftbins=True).astype(np.float64)
+
+FRONT_END = dict(sample_rate=SAMPLE_RATE, n_fft=N_FFT, hop=HOP,
+                 first_bin=FIRST_BIN, n_bins=N_BINS, window='hann')
+
+
+class AudioError(VoxError):
+    pass
+
+
+def load_wav(path, sample_rate=SAMPLE_RATE):
+    """Reads any soundfile-readable file as float32 mono at ``sample_rate``."""
+    path = Path(path)
+    if not path.exists():
+        raise AudioError(f'{path}: no such file')
+    try:
+        data, rate = soundfile.read(str(path), dtype='float32', always_2d=True)
+    except Exception as e:  # soundfile raises several types for bad files
+        raise AudioError(
+            f'{path}: not a readable audio file ({e}); '
+            'convert it to WAV or FLAC') from None
+    wave = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
+    return resample(wave, rate, sample_rate)
+
+
+def resample(wave, rate_from, rate_to=SAMPLE_RATE):
+    """Polyphase resampling (scipy.signal.resample_poly) by the exact ratio."""
+    if rate_from == rate_to:
+        return np.asarray(wave, dtype=np.float32)
+    g = math.gcd(int(rate_from), int(rate_to))
+    out = scipy.signal.resample_poly(wave, rate_to // g, rate_from // g)
+    return out.astype(np.float32)
+
+
+def save_wav(path, wave, sample_rate=SAMPLE_RATE):
+    """Writes 16-bit PCM, peak-limited so nothing clips."""
+    wave = np.asarray(wave, dtype=np.float64)
+    peak = np.max(np.abs(wave)) if wave.size else 0.0
+    if peak > 0.99:
+        wave = wave * (0.99 / peak)
+    soundfile.write(str(path), wave, sample_rate, subtype='PCM_16')
+
+
+def n_frames(n_samples):
+    """Frames the STFT yields for a signal of this many samples (no centring)."""
+    return max(0, 1 + (n_samples - N_FFT) // HOP)
+
+
+def n_samples(frames):
+    """Samples needed for exactly ``frames`` frames (17152 for 64)."""
+    return N_FFT + HOP * (frames - 1)
+
+
+def _frames(wave):
+    t = n_frames(len(wave))
+    idx = np.arange(N_FFT)[None, :] + HOP * np.arange(t)[:, None]
+    return np.asarray(wave, dtype=np.float64)[idx] * WINDOW
+
+
+def stft(wave):
+    """Complex one-sided STFT, ``(T, 513)``."""
+    return np.fft.rfft(_frames(wave), n=N_FFT, axis=1)
+
+
+def istft(spectrum, length=None):
+    """Inverse of :func:`stft` by weighted overlap-add (least squares)."""
+    frames = np.fft.irfft(spectrum, n=N_FFT, axis=1) * WINDOW
+    t = frames.shape[0]
+    total = n_samples(t) if length is None else length
+    out = np.zeros(max(total, n_samples(t)))
+    norm = np.zeros_like(out)
+    for i in range(t):  # T is at most a few thousand; each add is vectorised
+        out[i * HOP:i * HOP + N_FFT] += frames[i]
+        norm[i * HOP:i * HOP + N_FFT] += WINDOW ** 2
+    out /= np.maximum(norm, 1e-8)
+    return out[:total]
+
+
+def magnitude(wave):
+    """The models' 256-bin magnitude spectrogram, float32 ``(T, 256)``."""
+    spec = stft(wave)[:, FIRST_BIN:FIRST_BIN + N_BINS]
+    return np.abs(spec).astype(np.float32)
+
+
+def to_unit(mag):
+    """Raw magnitude -> [0, 1] through the fixed decibel map."""
+    db = 20.0 * np.log10(np.maximum(mag, 10.0 ** (DB_MIN / 20.0)))
+    return np.clip((db - DB_MIN) / (DB_MAX - DB_MIN), 0.0, 1.0).astype(
+        np.float32)
+
+
+def from_unit(x):
+    """Inverse of :func:`to_unit` (0 maps to the floor, not to silence)."""
+    db = np.asarray(x, dtype=np.float64) * (DB_MAX - DB_MIN) + DB_MIN
+    return (10.0 ** (db / 20.0)).astype(np.float32)
+
+
+def full_band(mag):
+    """256-bin magnitude -> 513 bins with DC and 4-8 kHz set to zero."""
+    full = np.zeros((mag.shape[0], N_FFT // 2 + 1))
+    full[:, FIRST_BIN:FIRST_BIN + N_BINS] = mag
+    return full
+
+
+def spectral_convergence(mag, wave):
+    """||mag - |STFT(wave)||| / ||mag|| on the model's 256 bins."""
+    got = magnitude(wave)[:mag.shape[0]]
+    return float(np.linalg.norm(mag - got) / max(np.linalg.norm(mag), 1e-12))
+
+
+def griffin_lim(mag, n_iter=60, momentum=0.99, seed=0, callback=None):
+    """Waveform whose 256-bin STFT magnitude approximates ``mag`` (T, 256).
+
+    Fast Griffin-Lim (Perraudin et al. 2013: plain GL plus a momentum term,
+    ``momentum=0`` gives the original algorithm) from a seeded random phase,
+    so the same magnitude always resynthesises to the same audio.
+    ``callback(i, wave)`` is called after each iteration (tests use it to
+    watch the spectral convergence fall).
+    """
+    target = full_band(np.asarray(mag, dtype=np.float64))
+    rng = np.random.RandomState(seed)
+    angles = np.exp(2j * np.pi * rng.rand(*target.shape))
+    previous = np.zeros_like(target, dtype=np.complex128)
+    wave = istft(target * angles)
+    for i in range(n_iter):
+        rebuilt = stft(wave)
+        accelerated = rebuilt - (momentum / (1 + momentum)) * previous \
+            if momentum else rebuilt
+        previous = rebuilt
+        angles = np.exp(1j * np.angle(accelerated))
+        wave = istft(target * angles)
+        if callback is not None:
+            callback(i, wave)
+    return wave.astype(np.float32)
+
+
+def voiced_frames(wave):
+    """Boolean per STFT frame: does pyworld's DIO find F0 there?
+
+    Used to pick crops that are mostly speech rather than pause.  DIO's
+    frame period is set to the hop (16 ms) and its frame k (centred at
+    k*HOP) is mapped to the STFT frame whose window centre is nearest.
+    """
+    import pyworld  # imported here: only feature extraction needs it
+    x = np.asarray(wave, dtype=np.float64)
+    f0, _ = pyworld.dio(x, SAMPLE_RATE, frame_period=1000.0 * HOP / SAMPLE_RATE)
+    t = n_frames(len(x))
+    centres = (np.arange(t) * HOP + N_FFT // 2) // HOP
+    centres = np.minimum(centres, len(f0) - 1)
+    return f0[centres] > 0

@@ -1,0 +1,229 @@
+"""Experiment configuration: YAML -> dataclasses, strictly.
+
+``experiments/<ID>/config.yaml`` holds the faithful configuration at the
+top level and named ``profiles`` (e.g. ``smoke``) that override parts of
+it explicitly.  A profile is merged into the faithful config and the
+result is validated as a whole, so a typo in a profile is caught the same
+way as a typo in the base (every profile is validated on load, used or not).
+"""
+import copy
+import dataclasses
+import difflib
+import typing
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import yaml
+
+from vox.errors import VoxError
+
+EXPERIMENTS_DIR = Path(__file__).resolve().parent.parent / 'experiments'
+
+
+class ConfigError(VoxError):
+    pass
+
+
+@dataclasses.dataclass
+class ModelConfig:
+    name: str                 # a key of vox.models.MODELS
+    width: float = 1.0        # scales hidden channels; 1.0 is the blog's model
+
+
+@dataclasses.dataclass
+class CorpusConfig:
+    # 'synth' (the built-in generated corpus) or a manifest.tsv path;
+    # CORPUS=... on the command line overrides it.
+    source: str = 'synth'
+    birthplaces: int = 3
+    speakers_per_cell: int = 3
+    utterances_per_speaker: int = 10
+
+
+@dataclasses.dataclass
+class DataConfig:
+    crop_frames: int             # T of the 1 x T x 256 input
+    scale: str                   # 'unit' ([0,1] dB map) or 'raw' ([0,inf))
+    validation_fraction: float = 0.1
+    min_voiced: float = 0.5      # crops are drawn where DIO finds this much F0
+    validation_crops: int = 1    # fixed crops per validation utterance
+    corpus: CorpusConfig = dataclasses.field(default_factory=CorpusConfig)
+
+
+@dataclasses.dataclass
+class LRDecayConfig:
+    factor: float                # lr is multiplied by this ...
+    every_epochs: int            # ... every this many epochs
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    optimizer: str               # 'RMSprop' everywhere in the blog
+    lr: float
+    batch_size: int
+    epochs: int
+    lr_decay: Optional[LRDecayConfig] = None
+    # RMSprop's other hyperparameters were not given; Chainer 7's defaults.
+    alpha: float = 0.99
+    eps: float = 1e-8
+
+
+@dataclasses.dataclass
+class ReportConfig:
+    log_every: List[Any] = dataclasses.field(
+        default_factory=lambda: [1, 'epoch'])
+    snapshot_every: List[Any] = dataclasses.field(
+        default_factory=lambda: [10, 'epoch'])
+    snapshots_kept: int = 3
+    samples_every: List[Any] = dataclasses.field(
+        default_factory=lambda: [100, 'epoch'])
+    progress_bar: bool = True
+
+
+@dataclasses.dataclass
+class StarGANLosses:
+    n_critic: int = 5
+    lambda_gp: float = 10.0
+    lambda_cls: float = 1.0
+    lambda_rec: float = 10.0
+    lambda_id: float = 5.0
+    lambda_fm: float = 1.0
+
+
+@dataclasses.dataclass
+class ExperimentConfig:
+    id: str
+    title: str
+    kind: str                    # 'classifier' | 'autoencoder' | 'stargan'
+    model: ModelConfig
+    data: DataConfig
+    train: TrainConfig
+    seed: int = 0
+    status: str = ''
+    generator: Optional[ModelConfig] = None
+    discriminator: Optional[ModelConfig] = None
+    losses: Optional[StarGANLosses] = None
+    report: ReportConfig = dataclasses.field(default_factory=ReportConfig)
+    # What the blog reported (hours, final loss, VRAM, ...): data, not config.
+    reference: Dict[str, Any] = dataclasses.field(default_factory=dict)
+    profile: str = 'faithful'
+
+
+def _type_name(tp):
+    return getattr(tp, '__name__', str(tp))
+
+
+def from_dict(cls, data, where):
+    """Builds dataclass ``cls`` from ``data``, naming ``where`` in errors."""
+    if not isinstance(data, dict):
+        raise ConfigError(f'{where}: expected a mapping, got {data!r}')
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    for key in data:
+        if key not in fields:
+            close = difflib.get_close_matches(str(key), fields, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ''
+            raise ConfigError(
+                f"{where}: unknown key '{key}'{hint}; valid keys: "
+                f"{', '.join(sorted(fields))}")
+    kwargs = {}
+    for name, field in fields.items():
+        if name not in data:
+            if (field.default is dataclasses.MISSING
+                    and field.default_factory is dataclasses.MISSING):
+                raise ConfigError(f"{where}: missing required key '{name}'")
+            continue
+        kwargs[name] = _convert(hints[name], data[name], f'{where}.{name}')
+    return cls(**kwargs)
+
+
+def _convert(tp, value, where):
+    origin = typing.get_origin(tp)
+    if origin is typing.Union:  # Optional[X]
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return None if value is None else _convert(args[0], value, where)
+    if dataclasses.is_dataclass(tp):
+        return from_dict(tp, value, where)
+    if tp is float and isinstance(value, (int, float)) \
+            and not isinstance(value, bool):
+        return float(value)
+    if tp is float and isinstance(value, str):
+        try:  # YAML 1.1 reads '1e-5' as a string
+            return float(value)
+        except ValueError:
+            pass
+    if tp in (int, str, bool, float) and not isinstance(value, tp) \
+            or (tp is int and isinstance(value, bool)):
+        raise ConfigError(
+            f'{where}: expected {_type_name(tp)}, got {value!r}')
+    if origin in (list, dict) and not isinstance(value, origin):
+        raise ConfigError(f'{where}: expected a {origin.__name__}, '
+                          f'got {value!r}')
+    return value
+
+
+def deep_merge(base, override):
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def known_ids():
+    return sorted(p.parent.name for p in EXPERIMENTS_DIR.glob('*/config.yaml'))
+
+
+def config_path(exp_id):
+    path = EXPERIMENTS_DIR / exp_id / 'config.yaml'
+    if not path.exists():
+        close = difflib.get_close_matches(exp_id, known_ids(), n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ''
+        raise ConfigError(
+            f"unknown experiment ID '{exp_id}'{hint}; known IDs: "
+            f"{', '.join(known_ids())}")
+    return path
+
+
+def load_raw(path):
+    try:
+        with open(path) as f:
+            raw = yaml.safe_load(f)
+    except yaml.YAMLError as e:
+        raise ConfigError(f'{path}: not valid YAML: {e}') from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f'{path}: expected a mapping at the top level')
+    return raw
+
+
+def resolve(raw, profile, where):
+    """The faithful mapping with ``profile``'s overrides merged in."""
+    profiles = raw.get('profiles') or {}
+    base = {k: v for k, v in raw.items() if k != 'profiles'}
+    if profile in (None, '', 'faithful'):
+        return base
+    if profile not in profiles:
+        raise ConfigError(
+            f"{where}: unknown profile '{profile}'; known profiles: "
+            f"{', '.join(['faithful'] + sorted(profiles))}")
+    merged = deep_merge(base, profiles[profile])
+    merged['profile'] = profile
+    return merged
+
+
+def load_config(exp_id_or_path, profile=None):
+    """Loads and validates an experiment config (every profile checked)."""
+    path = Path(exp_id_or_path)
+    if not path.suffix:
+        path = config_path(str(exp_id_or_path))
+    raw = load_raw(path)
+    for name in (raw.get('profiles') or {}):
+        from_dict(ExperimentConfig, resolve(raw, name, path),
+                  f'{path} (profile {name})')
+    return from_dict(ExperimentConfig, resolve(raw, profile, path), str(path))
+
+
+def to_dict(config):
+    return dataclasses.asdict(config)

@@ -1,0 +1,58 @@
+"""e19098ab: the StarGAN-paper-style speaker / birthplace / sex classifier.
+
+    input 1 x 256 x 256 -> conv1..conv6 (64..2048 ch, k4 s2 p1,
+    Convolution -> BatchNormalization -> LeakyReLU) -> 2048 x 4 x 4
+    -> clz_speaker / clz_birth / clz_sex (k4 s1 p0, softmax)
+"""
+import chainer
+import chainer.functions as F
+import chainer.links as L
+
+from vox.links.blocks import ConvBlock
+
+CHANNELS = (64, 128, 256, 512, 1024, 2048)
+HEADS = ('clz_speaker', 'clz_birth', 'clz_sex')
+
+
+def scaled(channels, width):
+    return [max(1, int(round(c * width))) for c in channels]
+
+
+class Classifier(chainer.Chain):
+    """Returns one logit array ``(B, n_k)`` per label group.
+
+    The diagram's softmax is applied by the loss (softmax_cross_entropy),
+    as Chainer code of the time did; see experiments/e19098ab/ERRATA.md.
+    """
+
+    def __init__(self, n_classes=(1421, 53, 2), width=1.0):
+        super().__init__()
+        if len(n_classes) != len(HEADS):
+            raise ValueError(f'expected {len(HEADS)} label groups, '
+                             f'got {n_classes}')
+        self.n_classes = tuple(n_classes)
+        channels = scaled(CHANNELS, width)
+        with self.init_scope():
+            previous = 1
+            for i, ch in enumerate(channels, start=1):
+                setattr(self, f'conv{i}', ConvBlock(
+                    previous, ch, 4, 2, 1, order='conv-bn-act',
+                    activation='leaky_relu'))
+                previous = ch
+            for name, n in zip(HEADS, n_classes):
+                setattr(self, name, L.Convolution2D(previous, n, 4, 1, 0))
+
+    def features(self, x):
+        h = x
+        for i in range(1, len(CHANNELS) + 1):
+            h = getattr(self, f'conv{i}')(h)
+        return h
+
+    def forward(self, x):
+        h = self.features(x)
+        logits = []
+        for name in HEADS:
+            y = getattr(self, name)(h)
+            # 1 x 1 at the blog's 256 x 256 input; averaged where larger.
+            logits.append(F.mean(y, axis=(2, 3)))
+        return tuple(logits)

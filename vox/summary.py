@@ -1,0 +1,84 @@
+"""A run's own figures beside the ones the blog reported.
+
+The blog's numbers came from its own corpus (most likely CSJ, 1421
+speakers) on a 2019 GPU with 3017 MiB; a rerun on the generated corpus or
+on a CPU is not comparable in absolute terms.  The table says so per row.
+"""
+import json
+
+# reference key -> (how to read this run's figure, note)
+READERS = {
+    'training_hours': (lambda ctx: ctx['elapsed'] / 3600.0,
+                       'wall-clock of this run; different corpus/hardware'),
+    'hours_per_1000_epochs': (
+        lambda ctx: ctx['elapsed'] / 3600.0 / max(ctx['epoch'], 1e-9) * 1000,
+        'this run per epoch x 1000; an epoch is one crop per utterance'),
+    'epochs': (lambda ctx: ctx['epoch'], 'epochs this run trained'),
+    'batch_size': (lambda ctx: ctx['config'].train.batch_size, ''),
+    'learning_rate': (lambda ctx: ctx['config'].train.lr, ''),
+    'final_mse': (lambda ctx: ctx['last'].get('main/mse'),
+                  'training MSE at the last log entry'),
+    'final_validation_mse': (
+        lambda ctx: ctx['last'].get('validation/main/mse'),
+        'validation MSE at the last log entry'),
+    'vram_mib': (lambda ctx: ctx.get('peak_gpu_mib'),
+                 'peak CuPy memory pool; n/a on CPU'),
+}
+
+
+def summarize(config, log, elapsed, peak_gpu_mib=None):
+    last = log[-1] if log else {}
+    epoch = last.get('epoch', 0)
+    ctx = dict(config=config, last=last, elapsed=elapsed, epoch=epoch,
+               peak_gpu_mib=peak_gpu_mib)
+    rows = []
+    for name, blog in config.reference.items():
+        reader, note = READERS.get(name, (lambda ctx: None, ''))
+        rows.append({'figure': name, 'blog': blog, 'this_run': reader(ctx),
+                     'note': note})
+    metrics = {k: v for k, v in last.items()
+               if k.startswith(('main/', 'validation/', 'dis/', 'gen/'))}
+    return {'experiment': config.id, 'profile': config.profile,
+            'elapsed_seconds': elapsed, 'epoch': epoch,
+            'iteration': last.get('iteration'), 'reference': rows,
+            'final_metrics': metrics}
+
+
+def _fmt(v):
+    if v is None:
+        return 'n/a'
+    if isinstance(v, float):
+        return f'{v:.4g}'
+    return str(v)
+
+
+def markdown(summary):
+    lines = [f"# {summary['experiment']} ({summary['profile']})", '',
+             f"Trained {summary['epoch']} epochs, {summary['iteration']} "
+             f"iterations in {summary['elapsed_seconds'] / 60:.1f} min.", '',
+             '| figure | blog (2019) | this run | note |',
+             '|---|---|---|---|']
+    for r in summary['reference']:
+        lines.append(f"| {r['figure']} | {_fmt(r['blog'])} | "
+                     f"{_fmt(r['this_run'])} | {r['note']} |")
+    lines += ['', '| final metric | value |', '|---|---|']
+    for k, v in sorted(summary['final_metrics'].items()):
+        lines.append(f'| {k} | {_fmt(v)} |')
+    return '\n'.join(lines) + '\n'
+
+
+def write_summary(run_dir, config, trainer, elapsed):
+    log_report = trainer.get_extension('LogReport')
+    log = log_report.log
+    elapsed = log[-1].get('elapsed_time', elapsed) if log else elapsed
+    peak = None
+    if trainer.updater.device.xp.__name__ == 'cupy':
+        import cupy
+        peak = cupy.get_default_memory_pool().total_bytes() / 2 ** 20
+    summary = summarize(config, log, elapsed, peak)
+    with open(run_dir / 'summary.json', 'w') as f:
+        json.dump(summary, f, indent=2)
+    text = markdown(summary)
+    (run_dir / 'summary.md').write_text(text)
+    print(text)
+    return summary

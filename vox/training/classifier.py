@@ -1,0 +1,67 @@
+"""e19098ab: the classifier's loss, reports and trainer."""
+import chainer
+import chainer.functions as F
+from chainer import training
+from chainer.training import extensions
+
+from vox.dataset import GROUPS
+from vox.links.classifier import Classifier
+from vox.training.common import add_lr_decay, add_reports, make_optimizer
+
+
+class ClassifierLoss(chainer.Chain):
+    """Sum of the three softmax cross entropies; reports each head.
+
+    The same ``forward`` serves training and the Evaluator, so training and
+    validation figures are computed the same way.
+    """
+
+    def __init__(self, classifier):
+        super().__init__()
+        with self.init_scope():
+            self.classifier = classifier
+
+    def forward(self, x, speaker, birthplace, sex):
+        logits = self.classifier(x)
+        loss = 0
+        report = {}
+        for group, y, t in zip(GROUPS, logits, (speaker, birthplace, sex)):
+            ce = F.softmax_cross_entropy(y, t)
+            loss += ce
+            report[f'loss_{group}'] = ce
+            report[f'acc_{group}'] = F.accuracy(y, t)
+        report['loss'] = loss
+        chainer.report(report, self)
+        return loss
+
+
+PLOTS = {
+    'cross_entropy.png': [f'{split}main/loss_{g}' for split in
+                          ('', 'validation/') for g in GROUPS],
+    'accuracy.png': [f'{split}main/acc_{g}' for split in
+                     ('', 'validation/') for g in GROUPS],
+}
+
+
+def build_trainer(config, data, run_dir, device):
+    model = ClassifierLoss(Classifier(data.labels.n_classes,
+                                      width=config.model.width))
+    model.to_device(device)
+    optimizer = make_optimizer(config.train, model)
+    train_iter = chainer.iterators.SerialIterator(
+        data.train, config.train.batch_size,
+        order_sampler=chainer.iterators.ShuffleOrderSampler(
+            data.order_rng))
+    val_iter = chainer.iterators.SerialIterator(
+        data.validation, config.train.batch_size, repeat=False,
+        shuffle=False)
+    updater = training.StandardUpdater(train_iter, optimizer, device=device)
+    trainer = training.Trainer(updater, (config.train.epochs, 'epoch'),
+                               out=str(run_dir))
+    trainer.extend(extensions.Evaluator(val_iter, model, device=device),
+                   trigger=tuple(config.report.log_every))
+    add_lr_decay(trainer, config.train, {'main': optimizer})
+    add_reports(trainer, config, PLOTS, [
+        'main/loss', 'validation/main/loss', 'validation/main/acc_speaker',
+        'validation/main/acc_birthplace', 'validation/main/acc_sex'])
+    return trainer, {'model': model.classifier}

@@ -1,0 +1,72 @@
+"""Pieces every experiment's trainer shares: optimizer, schedule, reports."""
+import chainer
+import matplotlib
+from chainer.training import extensions
+
+matplotlib.use('Agg')  # PlotReport on machines without a display
+
+from vox.errors import VoxError  # noqa: E402
+
+
+def make_optimizer(train, link):
+    if train.optimizer != 'RMSprop':
+        raise VoxError(f"train.optimizer: only 'RMSprop' (the blog's) is "
+                       f"implemented, got {train.optimizer!r}")
+    opt = chainer.optimizers.RMSprop(lr=train.lr, alpha=train.alpha,
+                                     eps=train.eps)
+    opt.setup(link)
+    return opt
+
+
+def add_lr_decay(trainer, train, optimizers):
+    """cfcefd21's "lr x 10^-0.5 every 100 epochs" as ExponentialShift."""
+    if train.lr_decay is None:
+        return
+    for name, opt in optimizers.items():
+        trainer.extend(
+            extensions.ExponentialShift('lr', train.lr_decay.factor,
+                                        optimizer=opt),
+            trigger=(train.lr_decay.every_epochs, 'epoch'),
+            name=f'lr_decay_{name}')
+
+
+def add_reports(trainer, config, plots, print_keys):
+    """LogReport, PlotReports, PrintReport, ProgressBar and snapshots.
+
+    ``plots`` maps a PNG file name to the log keys drawn in it.
+    """
+    report = config.report
+    log_trigger = tuple(report.log_every)
+    trainer.extend(extensions.LogReport(trigger=log_trigger))
+    for filename, keys in plots.items():
+        trainer.extend(extensions.PlotReport(
+            keys, x_key=log_trigger[1], filename=filename,
+            trigger=log_trigger))
+    trainer.extend(extensions.PrintReport(
+        [log_trigger[1], 'iteration'] + print_keys + ['elapsed_time']),
+        trigger=log_trigger)
+    if report.progress_bar:
+        trainer.extend(extensions.ProgressBar(update_interval=1))
+    trainer.extend(
+        extensions.snapshot(filename='snapshot_iter_{.updater.iteration}',
+                            n_retains=report.snapshots_kept, autoload=True),
+        trigger=every_or_end(report.snapshot_every, config.train.epochs))
+    trainer.extend(extensions.FailOnNonNumber())
+
+
+def every_or_end(interval, end_epochs):
+    """Fires every ``interval`` ([n, 'epoch'|'iteration']) and at the end.
+
+    A plain interval trigger would leave the last epochs unsnapshotted when
+    the schedule is not a multiple of the interval.
+    """
+    n, unit = interval
+
+    def trigger(trainer):
+        u = trainer.updater
+        if u.is_new_epoch and u.epoch >= end_epochs:
+            return True
+        if unit == 'epoch':
+            return u.is_new_epoch and u.epoch % n == 0
+        return u.iteration % n == 0
+    return trigger
