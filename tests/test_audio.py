@@ -1,0 +1,105 @@
+import numpy as np
+import pytest
+import soundfile
+
+from vox import audio
+
+SR = audio.SAMPLE_RATE
+
+
+def tone(freq, n, sr=SR, amp=0.5):
+    return (amp * np.sin(2 * np.pi * freq * np.arange(n) / sr)).astype(
+        np.float32)
+
+
+def test_frame_arithmetic_matches_spec():
+    assert audio.n_frames(17152) == 64
+    assert audio.n_frames(66304) == 256
+    assert audio.n_samples(64) == 17152
+    assert audio.n_samples(32) == 1024 + 31 * 256
+    assert audio.n_frames(1023) == 0
+
+
+def test_magnitude_shape_and_bin_selection():
+    # A tone exactly on FFT bin k peaks at column k - 1: bin 0 (DC) dropped.
+    for k in (1, 40, 256):
+        mag = audio.magnitude(tone(k * SR / audio.N_FFT, 17152))
+        assert mag.shape == (64, 256)
+        assert mag.dtype == np.float32
+        assert int(np.argmax(mag.mean(axis=0))) == k - 1
+    # Energy above 4 kHz is not in the 256 bins.
+    above = audio.magnitude(tone(6000, 17152))
+    assert above.max() < 1e-2 * audio.magnitude(tone(2000, 17152)).max()
+
+
+def test_istft_inverts_stft():
+    wave = np.random.RandomState(0).randn(20000).astype(np.float32) * 0.1
+    back = audio.istft(audio.stft(wave), len(wave))
+    usable = audio.n_samples(audio.n_frames(len(wave)))
+    # The periodic Hann window is zero at the very first sample, so the
+    # outermost samples carry no information; one hop in, it is exact.
+    hop = audio.HOP
+    np.testing.assert_allclose(back[hop:usable - hop], wave[hop:usable - hop],
+                               atol=1e-6)
+
+
+def test_unit_scale_is_bounded_and_invertible():
+    mag = np.array([[0.0, 1e-4, 1.0, 30.0, 1e6]], dtype=np.float32)
+    x = audio.to_unit(mag)
+    assert x.min() >= 0 and x.max() <= 1
+    assert x[0, 0] == 0 and x[0, -1] == 1
+    np.testing.assert_allclose(audio.from_unit(x)[0, 2:4], mag[0, 2:4],
+                               rtol=1e-4)
+
+
+def test_griffin_lim_improves_spectral_convergence():
+    rng = np.random.RandomState(1)
+    wave = sum(tone(f, 17152, amp=0.2) for f in (180, 360, 540, 1200)) + \
+        0.01 * rng.randn(17152).astype(np.float32)
+    mag = audio.magnitude(wave)
+    history = []
+    out = audio.griffin_lim(mag, n_iter=30, callback=lambda i, w: history.append(
+        audio.spectral_convergence(mag, w)))
+    assert len(out) == 17152
+    assert history[-1] < 0.5 * history[0]
+    assert history[-1] < 0.15
+
+
+def test_griffin_lim_is_deterministic():
+    mag = audio.magnitude(tone(300, 17152))
+    np.testing.assert_array_equal(audio.griffin_lim(mag, n_iter=3),
+                                  audio.griffin_lim(mag, n_iter=3))
+
+
+def test_resample_keeps_duration_and_pitch():
+    wave = tone(440, 44100, sr=44100)
+    out = audio.resample(wave, 44100, SR)
+    assert len(out) == SR
+    spectrum = np.abs(np.fft.rfft(out))
+    assert abs(np.argmax(spectrum) * SR / len(out) - 440) < 2
+
+
+def test_load_wav_mixes_down_and_resamples(tmp_path):
+    stereo = np.stack([tone(440, 22050, 22050), tone(440, 22050, 22050)], 1)
+    path = tmp_path / 'stereo.wav'
+    soundfile.write(path, stereo, 22050, subtype='PCM_24')
+    wave = audio.load_wav(path)
+    assert wave.ndim == 1 and wave.dtype == np.float32
+    assert abs(len(wave) - SR) <= 1
+
+
+def test_load_wav_errors_name_the_file(tmp_path):
+    bad = tmp_path / 'bad.wav'
+    bad.write_bytes(b'not audio at all')
+    with pytest.raises(audio.AudioError, match='bad.wav'):
+        audio.load_wav(bad)
+    with pytest.raises(audio.AudioError, match='no such file'):
+        audio.load_wav(tmp_path / 'missing.wav')
+
+
+def test_voiced_frames_finds_tone_not_silence():
+    wave = np.concatenate([np.zeros(17152, np.float32), tone(150, 17152)])
+    voiced = audio.voiced_frames(wave)
+    assert len(voiced) == audio.n_frames(len(wave))
+    assert voiced[-20:].mean() > 0.8
+    assert voiced[:40].mean() < 0.2

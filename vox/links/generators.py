@@ -1,0 +1,226 @@
+"""The StarGAN generators of 54314b33 and cfcefd21.
+
+``G(x, c)``: ``x`` is a spectrogram ``(B, 1, T, 256)`` in [0, 1] and ``c``
+the concatenated one-hot labels ``(B, sum(n_classes))`` (speaker, birthplace,
+sex).  The labels are repeated over the bottleneck's spatial size, whatever
+it is for the given ``T``, and concatenated on the channel axis, so the
+models are fully convolutional over time.  The result is ``(B, 1, T, 256)``
+in (0, 1) (sigmoid).
+
+54314b33 (``SkipGenerator``, T a multiple of 16; the blog's T is 256)::
+
+    conv1..conv4 (32, 64, 128, 256; k4 s2 p1; conv-BN-LeakyReLU) -> enc
+    concat1 = concat(enc, repeat(c))          # 256 + 1476 = 1732 ch
+    merge (256, k3 s1 p1, conv-BN-LeakyReLU)
+    res1..res4 (ResBlock 256, BN, LeakyReLU)
+    concat2 = concat(res4, enc)               # 512 ch (the skip)
+    dconv1..dconv3 (128, 64, 32; k4 s2 p1; deconv-BN-LeakyReLU)
+    dconv4 (1, k4 s2 p1, deconv-sigmoid)
+
+cfcefd21 (``ResNetGenerator``, T a multiple of 8; the blog's T is 64)::
+
+    downsamp1 (32, k7 s1 p3), downsamp2..4 (64, 128, 256; k4 s2 p1),
+        all conv-BN-ReLU -> enc
+    concat = concat(enc, repeat(c))           # 256 + 1476 = 1732 ch
+    merge (256, k3 s1 p1, conv-BN-ReLU)
+    bottleneck1..bottleneck6 (ResBlock 256, BN, ReLU)
+    upsamp1..upsamp3 (128, 64, 32; k4 s2 p1; deconv-BN-ReLU)
+    upsamp4 (1, k7 s1 p3, deconv-sigmoid)
+
+Child links carry the diagrams' node ids.  ``width`` scales every hidden
+channel count (rounded, at least 1) but never the spectrogram's channel or
+the label count.  Where the diagrams disagree with themselves (the label
+count 1479, the 1607 channels after the concat, ...) see
+``experiments/<id>/ERRATA.md``.
+"""
+import chainer
+import chainer.functions as F
+
+from vox.links.blocks import ConvBlock, ResBlock
+
+#: The blog corpus's label groups: speaker, birthplace, sex.
+BLOG_N_CLASSES = (1421, 53, 2)
+
+
+def scale_channels(channels, width):
+    """A hidden channel count scaled by ``width`` (rounded, at least 1)."""
+    return max(1, int(round(channels * width)))
+
+
+def repeat_labels(c, spatial):
+    """Tile labels ``(B, n)`` over ``spatial = (H, W)`` -> ``(B, n, H, W)``."""
+    b, n = c.shape
+    return F.broadcast_to(F.reshape(c, (b, n, 1, 1)), (b, n) + tuple(spatial))
+
+
+class _StarGANGenerator(chainer.Chain):
+    """Shared input checks, tracing and description of both generators."""
+
+    #: T and the frequency size must be multiples of this (the encoder's
+    #: total stride), so the decoder gives back the input's size.
+    frame_multiple = 1
+
+    def __init__(self, n_classes, width):
+        super().__init__()
+        n_classes = tuple(int(n) for n in n_classes)
+        if not n_classes or min(n_classes) < 1:
+            raise ValueError(f'n_classes must be positive group sizes, '
+                             f'got {n_classes}')
+        self.n_classes = n_classes
+        self.n_labels = sum(n_classes)
+        self.width = width
+
+    def _check(self, x, c):
+        if x.ndim != 4 or x.shape[1] != 1:
+            raise ValueError(f'expected a spectrogram (B, 1, T, F), '
+                             f'got shape {x.shape}')
+        m = self.frame_multiple
+        if x.shape[2] % m or x.shape[3] % m:
+            raise ValueError(
+                f'{type(self).__name__} needs T and F to be multiples of '
+                f'{m}, got T={x.shape[2]}, F={x.shape[3]}')
+        if c.shape != (x.shape[0], self.n_labels):
+            raise ValueError(
+                f'expected labels of shape ({x.shape[0]}, {self.n_labels}) '
+                f'(sum of n_classes={self.n_classes}), got {c.shape}')
+
+    def blocks(self):
+        """``(name, link)`` of every block, in the order applied."""
+        return [(name, getattr(self, name)) for name in self.nodes
+                if name in self._children]
+
+    def describe(self):
+        """``[(name, block.describe()), ...]`` in the order applied."""
+        return [(name, link.describe()) for name, link in self.blocks()]
+
+    def trace(self, x, c):
+        """``[(node id, output), ...]`` for every diagram node, in order.
+
+        Includes the nodes that are not links (``repeat``, the concats).
+        """
+        out = []
+        self._run(x, c, out)
+        return out
+
+    def forward(self, x, c):
+        return self._run(x, c, None)
+
+    def _run(self, x, c, record):
+        raise NotImplementedError
+
+
+def _rec(record, name, h):
+    if record is not None:
+        record.append((name, h))
+    return h
+
+
+class SkipGenerator(_StarGANGenerator):
+    """54314b33's generator: encoder, labels, 4 ResBlocks, skip, decoder.
+
+    ``SkipGenerator(n_classes, width=1.0)``; ``G(x, c) -> (B, 1, T, F)``
+    with T and F multiples of 16.
+    """
+
+    frame_multiple = 16
+    nodes = ('conv1', 'conv2', 'conv3', 'conv4', 'repeat', 'concat1',
+             'merge', 'res1', 'res2', 'res3', 'res4', 'concat2',
+             'dconv1', 'dconv2', 'dconv3', 'dconv4')
+
+    def __init__(self, n_classes, width=1.0):
+        super().__init__(n_classes, width)
+        ch = {n: scale_channels(n, width) for n in (32, 64, 128, 256)}
+        act = 'leaky_relu'
+        with self.init_scope():
+            self.conv1 = ConvBlock(1, ch[32], 4, 2, 1, activation=act)
+            self.conv2 = ConvBlock(ch[32], ch[64], 4, 2, 1, activation=act)
+            self.conv3 = ConvBlock(ch[64], ch[128], 4, 2, 1, activation=act)
+            self.conv4 = ConvBlock(ch[128], ch[256], 4, 2, 1, activation=act)
+            self.merge = ConvBlock(ch[256] + self.n_labels, ch[256], 3, 1, 1,
+                                   activation=act)
+            self.res1 = ResBlock(ch[256], 3, 1, activation=act)
+            self.res2 = ResBlock(ch[256], 3, 1, activation=act)
+            self.res3 = ResBlock(ch[256], 3, 1, activation=act)
+            self.res4 = ResBlock(ch[256], 3, 1, activation=act)
+            self.dconv1 = ConvBlock(ch[256] + ch[256], ch[128], 4, 2, 1,
+                                    deconv=True, activation=act)
+            self.dconv2 = ConvBlock(ch[128], ch[64], 4, 2, 1,
+                                    deconv=True, activation=act)
+            self.dconv3 = ConvBlock(ch[64], ch[32], 4, 2, 1,
+                                    deconv=True, activation=act)
+            self.dconv4 = ConvBlock(ch[32], 1, 4, 2, 1, deconv=True,
+                                    bn=False, activation='sigmoid')
+
+    def _run(self, x, c, record):
+        self._check(x, c)
+        h = x
+        for name in ('conv1', 'conv2', 'conv3', 'conv4'):
+            h = _rec(record, name, getattr(self, name)(h))
+        enc = h  # conv4-out
+        labels = _rec(record, 'repeat', repeat_labels(c, enc.shape[2:]))
+        # Edge order as drawn: conv4-out, then repeat.
+        h = _rec(record, 'concat1', F.concat((enc, labels), axis=1))
+        h = _rec(record, 'merge', self.merge(h))
+        for name in ('res1', 'res2', 'res3', 'res4'):
+            h = _rec(record, name, getattr(self, name)(h))
+        # Edge order as drawn: res4, then conv4-out (the skip).
+        h = _rec(record, 'concat2', F.concat((h, enc), axis=1))
+        for name in ('dconv1', 'dconv2', 'dconv3', 'dconv4'):
+            h = _rec(record, name, getattr(self, name)(h))
+        return h
+
+
+class ResNetGenerator(_StarGANGenerator):
+    """cfcefd21's generator: k7 + 3 strided convs, labels, 6 ResBlocks, up.
+
+    ``ResNetGenerator(n_classes, width=1.0)``; ``G(x, c) -> (B, 1, T, F)``
+    with T and F multiples of 8.
+    """
+
+    frame_multiple = 8
+    nodes = ('downsamp1', 'downsamp2', 'downsamp3', 'downsamp4', 'repeat',
+             'concat', 'merge', 'bottleneck1', 'bottleneck2', 'bottleneck3',
+             'bottleneck4', 'bottleneck5', 'bottleneck6',
+             'upsamp1', 'upsamp2', 'upsamp3', 'upsamp4')
+
+    def __init__(self, n_classes, width=1.0):
+        super().__init__(n_classes, width)
+        ch = {n: scale_channels(n, width) for n in (32, 64, 128, 256)}
+        act = 'relu'
+        with self.init_scope():
+            self.downsamp1 = ConvBlock(1, ch[32], 7, 1, 3, activation=act)
+            self.downsamp2 = ConvBlock(ch[32], ch[64], 4, 2, 1,
+                                       activation=act)
+            self.downsamp3 = ConvBlock(ch[64], ch[128], 4, 2, 1,
+                                       activation=act)
+            self.downsamp4 = ConvBlock(ch[128], ch[256], 4, 2, 1,
+                                       activation=act)
+            self.merge = ConvBlock(ch[256] + self.n_labels, ch[256], 3, 1, 1,
+                                   activation=act)
+            for i in range(1, 7):
+                setattr(self, f'bottleneck{i}',
+                        ResBlock(ch[256], 3, 1, activation=act))
+            self.upsamp1 = ConvBlock(ch[256], ch[128], 4, 2, 1,
+                                     deconv=True, activation=act)
+            self.upsamp2 = ConvBlock(ch[128], ch[64], 4, 2, 1,
+                                     deconv=True, activation=act)
+            self.upsamp3 = ConvBlock(ch[64], ch[32], 4, 2, 1,
+                                     deconv=True, activation=act)
+            self.upsamp4 = ConvBlock(ch[32], 1, 7, 1, 3, deconv=True,
+                                     bn=False, activation='sigmoid')
+
+    def _run(self, x, c, record):
+        self._check(x, c)
+        h = x
+        for i in range(1, 5):
+            h = _rec(record, f'downsamp{i}', getattr(self, f'downsamp{i}')(h))
+        labels = _rec(record, 'repeat', repeat_labels(c, h.shape[2:]))
+        # Edge order as drawn: downsamp4, then repeat.
+        h = _rec(record, 'concat', F.concat((h, labels), axis=1))
+        h = _rec(record, 'merge', self.merge(h))
+        for i in range(1, 7):
+            name = f'bottleneck{i}'
+            h = _rec(record, name, getattr(self, name)(h))
+        for i in range(1, 5):
+            h = _rec(record, f'upsamp{i}', getattr(self, f'upsamp{i}')(h))
+        return h
