@@ -29,7 +29,8 @@ from vox.features import load_features
 
 REPO = Path(__file__).resolve().parent.parent
 
-# experiment kind -> module with build_trainer(config, data, run_dir, device)
+# experiment kind -> module with build_trainer(config, data, run_dir, device),
+# build_models(config, n_classes) and SNAPSHOT_PATHS (see vox/runs.py)
 TRAINERS = {
     'classifier': 'vox.training.classifier',
     'autoencoder': 'vox.training.autoencoder',
@@ -180,7 +181,7 @@ def run(exp_id, profile=None, device=None, corpus=None, run_name=None,
           f'{len(data.train)} training / {len(data.validation)} validation '
           f'crops, device {device}')
     module = importlib.import_module(TRAINERS[config.kind])
-    trainer, models = module.build_trainer(config, data, run_dir, device)
+    trainer = module.build_trainer(config, data, run_dir, device)
     start = time.time()
     trainer.run()
     from vox.summary import write_summary

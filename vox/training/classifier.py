@@ -43,9 +43,16 @@ PLOTS = {
 }
 
 
+SNAPSHOT_PATHS = {'classifier': 'updater/model:main/classifier/'}
+
+
+def build_models(config, n_classes):
+    return {'classifier': Classifier(n_classes, width=config.model.width)}
+
+
 def build_trainer(config, data, run_dir, device):
-    model = ClassifierLoss(Classifier(data.labels.n_classes,
-                                      width=config.model.width))
+    model = ClassifierLoss(
+        build_models(config, data.labels.n_classes)['classifier'])
     model.to_device(device)
     optimizer = make_optimizer(config.train, model)
     train_iter = chainer.iterators.SerialIterator(
@@ -64,4 +71,4 @@ def build_trainer(config, data, run_dir, device):
     add_reports(trainer, config, PLOTS, [
         'main/loss', 'validation/main/loss', 'validation/main/acc_speaker',
         'validation/main/acc_birthplace', 'validation/main/acc_sex'])
-    return trainer, {'model': model.classifier}
+    return trainer

@@ -1,0 +1,1 @@
+"""One module per ``vox`` subcommand; see vox/cli.py."""

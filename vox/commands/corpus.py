@@ -1,0 +1,12 @@
+"""vox corpus: generate the built-in corpus into the cache, print its path."""
+
+
+def register(sub):
+    p = sub.add_parser('corpus', help='generate the built-in corpus')
+    p.set_defaults(func=main)
+
+
+def main(args):
+    from vox.config import load_config
+    from vox.runner import resolve_corpus
+    print(resolve_corpus('synth', load_config('e19098ab')))

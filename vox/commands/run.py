@@ -1,0 +1,26 @@
+"""vox run ID: rerun an experiment (what `make exp-ID` calls)."""
+import sys
+
+
+def add_run_options(p):
+    p.add_argument('--profile', help="named profile, e.g. 'smoke' "
+                   "(default: the faithful config)")
+    p.add_argument('--device', help="'@numpy' (default) or '@cupy:0'")
+    p.add_argument('--corpus', help="'synth' (default), a manifest.tsv "
+                   "or a folder holding one")
+    p.add_argument('--run', help='run folder name (default: a timestamp)')
+    p.add_argument('--results', help='results root (default: results/)')
+
+
+def register(sub):
+    p = sub.add_parser('run', help='rerun an experiment by ID')
+    p.add_argument('id', help='experiment ID (see vox list) or a config.yaml')
+    add_run_options(p)
+    p.set_defaults(func=main)
+
+
+def main(args):
+    from vox.runner import run
+    run(args.id, profile=args.profile, device=args.device,
+        corpus=args.corpus, run_name=args.run, results=args.results,
+        argv=sys.argv)

@@ -1,0 +1,89 @@
+"""Reading a finished (or running) run folder back: config, labels, models.
+
+Each trainer module in ``vox/training/`` exposes
+``build_models(config, n_classes) -> {name: link}`` and
+``SNAPSHOT_PATHS = {name: 'updater/model:.../'}``, the prefix under which
+the Trainer snapshot stores that link.  Commands that use a trained model
+(reconstruct, convert, evaluate, blurmask targets) go through here.
+"""
+import dataclasses
+import importlib
+import json
+import re
+from pathlib import Path
+
+import chainer
+import yaml
+
+from vox.config import ExperimentConfig, from_dict
+from vox.dataset import LabelSpace
+from vox.errors import VoxError
+from vox.runner import TRAINERS
+
+SNAPSHOT_RE = re.compile(r'snapshot_iter_(\d+)$')
+
+
+@dataclasses.dataclass
+class Run:
+    path: Path
+    config: ExperimentConfig
+    labels: LabelSpace
+
+    @property
+    def trainer_module(self):
+        return importlib.import_module(TRAINERS[self.config.kind])
+
+
+def snapshots(run_dir):
+    """Complete snapshots, oldest first (by iteration number)."""
+    found = []
+    for p in Path(run_dir).glob('snapshot_iter_*'):
+        m = SNAPSHOT_RE.search(p.name)
+        if m:
+            found.append((int(m.group(1)), p))
+    return [p for _, p in sorted(found)]
+
+
+def newest_snapshot(run_dir):
+    found = snapshots(run_dir)
+    if not found:
+        raise VoxError(f'{run_dir}: no snapshot yet; train longer or give '
+                       f'a run folder that has snapshot_iter_* files')
+    return found[-1]
+
+
+def load_run(run_dir):
+    run_dir = Path(run_dir)
+    if run_dir.is_file():  # a snapshot was given: its folder is the run
+        run_dir = run_dir.parent
+    cfg_file = run_dir / 'config.yaml'
+    if not cfg_file.exists():
+        raise VoxError(f'{run_dir}: not a vox run folder (no config.yaml); '
+                       f'give results/<ID>/<run>')
+    with open(cfg_file) as f:
+        raw = yaml.safe_load(f)
+    raw.pop('corpus', None)  # run facts written beside the config
+    config = from_dict(ExperimentConfig, raw, str(cfg_file))
+    with open(run_dir / 'labels.json') as f:
+        labels = LabelSpace(json.load(f))
+    return Run(run_dir, config, labels)
+
+
+def load_models(run_dir, snapshot=None, device=None):
+    """(run, {name: link}) with weights from ``snapshot`` or the newest one."""
+    given = Path(run_dir)
+    run = load_run(given)
+    if snapshot is None:
+        snapshot = given if given.is_file() else newest_snapshot(run.path)
+    module = run.trainer_module
+    models = module.build_models(run.config, run.labels.n_classes)
+    for name, link in models.items():
+        try:
+            chainer.serializers.load_npz(
+                str(snapshot), link, path=module.SNAPSHOT_PATHS[name])
+        except (KeyError, ValueError) as e:
+            raise VoxError(f'{snapshot}: does not hold the {name} of a '
+                           f'{run.config.kind} run ({e})') from None
+        if device is not None:
+            link.to_device(device)
+    return run, models
