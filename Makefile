@@ -15,7 +15,7 @@ RUN_OPTS = $(if $(PROFILE),--profile $(PROFILE)) $(if $(DEVICE),--device $(DEVIC
            $(if $(RESULTS),--results $(RESULTS)) $(if $(FRESH),--fresh) \
            $(if $(RESUME),--resume $(RESUME))
 
-.PHONY: help install test exp-% corpus list clean-venv
+.PHONY: help install test exp-% corpus list clean-venv compat-check
 
 help:
 	@echo "make install                 create .venv with pinned dependencies"
@@ -24,6 +24,7 @@ help:
 	@echo "             [RUN=name] [RESULTS=dir]   rerun an experiment by ID"
 	@echo "make list                    list experiment IDs"
 	@echo "make corpus                  generate the built-in corpus into the cache"
+	@echo "make compat-check            check Chainer under Python 3.12 + NumPy 2"
 
 $(VENV)/.installed: setup.py requirements.txt constraints.txt tools/make_venv.sh
 	VENV=$(VENV) bash tools/make_venv.sh
@@ -41,6 +42,11 @@ list: $(VENV)/.installed
 
 corpus: $(VENV)/.installed
 	$(PY) -m vox.cli corpus
+
+# Feature-set check under Python 3.12 + NumPy 2 without setuptools, in a
+# second venv (docs/compat.md); the test suite covers the main venv.
+compat-check:
+	bash tools/compat_venv.sh
 
 clean-venv:
 	rm -rf $(VENV)
