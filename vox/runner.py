@@ -6,22 +6,26 @@ PlotReport PNGs, samples, snapshots and a summary beside the blog's figures.
 """
 import dataclasses
 import datetime
+import fcntl
 import importlib
 import importlib.metadata
 import json
 import os
 import platform
+import random
 import shlex
+import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import chainer
 import numpy as np
 import yaml
 
 from vox import dataset as ds
-from vox.config import load_config, to_dict
+from vox.config import config_path, load_config, load_raw, to_dict
 from vox.corpus.manifest import read_manifest
 from vox.device import get_device
 from vox.errors import VoxError
@@ -133,13 +137,65 @@ def environment(device):
             'packages': versions, 'git_revision': git_revision()}
 
 
-def make_run_dir(results, exp_id, run_name, profile):
-    results = Path(results or os.environ.get('VOX_RESULTS', REPO / 'results'))
-    if not run_name:
-        stamp = datetime.datetime.now().strftime('%Y%m%d-%H%M%S')
-        run_name = stamp if profile in (None, 'faithful') \
-            else f'{stamp}-{profile}'
-    run_dir = results / exp_id / run_name
+def results_root(results):
+    return Path(results or os.environ.get('VOX_RESULTS', REPO / 'results'))
+
+
+def _profile_of(run_dir):
+    try:
+        with open(run_dir / 'config.yaml') as f:
+            return (yaml.safe_load(f) or {}).get('profile')
+    except OSError:
+        return None
+
+
+def unfinished_runs(results, exp_id, profile):
+    """Run folders of this ID and profile with snapshots but no summary."""
+    runs = []
+    for d in (results_root(results) / exp_id).glob('*'):
+        if d.is_dir() and not (d / 'summary.json').exists() \
+                and any(d.glob('snapshot_iter_*')) \
+                and _profile_of(d) == (profile or 'faithful'):
+            runs.append(d)
+    return sorted(runs, key=lambda d: d.stat().st_mtime)
+
+
+def choose_run_dir(results, exp_id, run_name, profile, fresh=False,
+                   resume=None):
+    """(run folder, snapshot to resume from or None, what happens, in words).
+
+    RESUME=snapshot continues in that snapshot's folder; RUN=name uses (and
+    resumes) that folder; otherwise the newest unfinished run of the same
+    ID and profile is resumed unless FRESH=1; a new folder gets a timestamp.
+    """
+    if resume:
+        snapshot = Path(resume)
+        if not snapshot.is_file():
+            raise VoxError(f'RESUME={resume}: no such snapshot file')
+        return snapshot.parent, snapshot, f'resuming from {snapshot}'
+    base = results_root(results) / exp_id
+    if run_name:
+        run_dir = base / run_name
+        if any(run_dir.glob('snapshot_iter_*')):
+            return run_dir, None, f'resuming run {run_name}'
+        return run_dir, None, f'starting run {run_name}'
+    if not fresh:
+        previous = unfinished_runs(results, exp_id, profile)
+        if previous:
+            return previous[-1], None, (
+                f'resuming the unfinished run {previous[-1].name} '
+                f'(FRESH=1 starts a new one)')
+    stamp = datetime.datetime.now().strftime('%Y%m%d-%H%M%S')
+    name = stamp if profile in (None, 'faithful') else f'{stamp}-{profile}'
+    run_dir, n = base / name, 1
+    while run_dir.exists():  # two runs never share a folder
+        n += 1
+        run_dir = base / f'{name}-{n}'
+    return run_dir, None, f'starting run {run_dir.name}'
+
+
+def make_run_dir(run_dir):
+    """Creates the folder and proves it is writable before any training."""
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
         probe = run_dir / '.write-test'
@@ -148,7 +204,44 @@ def make_run_dir(results, exp_id, run_name, profile):
     except OSError as e:
         raise VoxError(f'cannot write results into {run_dir}: {e.strerror}; '
                        f'choose another folder with RESULTS=dir') from None
+    for leftover in run_dir.glob('tmpsnapshot_iter_*'):
+        shutil.rmtree(leftover, ignore_errors=True)  # a write cut by a kill
     return run_dir
+
+
+def lock_run_dir(run_dir):
+    """Holds an exclusive lock for the process's lifetime."""
+    handle = open(run_dir / '.lock', 'w')
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        raise VoxError(f'{run_dir} is in use by another vox process; wait '
+                       f'for it or give another RUN=name') from None
+    return handle
+
+
+def check_disk_space(run_dir, trainer, snapshots_kept):
+    """Refuses to start when the snapshots cannot fit on the disk."""
+    n_bytes = 0
+    for opt in trainer.updater.get_all_optimizers().values():
+        n_bytes += sum(p.size * p.dtype.itemsize
+                       for p in opt.target.params() if p.array is not None)
+    # parameters + RMSprop state + BatchNorm statistics, per snapshot
+    needed = 2.2 * n_bytes * (snapshots_kept + 1) + 50 * 2 ** 20
+    free = shutil.disk_usage(run_dir).free
+    if free < needed:
+        raise VoxError(
+            f'{run_dir}: {free / 2 ** 20:.0f} MiB free but the snapshots '
+            f'need about {needed / 2 ** 20:.0f} MiB; free some space or use '
+            f'RESULTS=dir on a larger disk')
+
+
+def seed_everything(seed, device):
+    """Initialisation draws from NumPy's global generator (and CuPy's)."""
+    random.seed(seed)
+    np.random.seed(seed)
+    if device.xp.__name__ == 'cupy':
+        device.xp.random.seed(seed)
 
 
 def write_run_info(run_dir, config, data, device, argv):
@@ -167,23 +260,65 @@ def write_run_info(run_dir, config, data, device, argv):
         json.dump(data.labels.names, f, indent=1)
 
 
+def attach_guards(trainer, data, config):
+    from vox.extensions.guards import (GracefulStop, NonFiniteGuard,
+                                       RandomStates, RememberingConverter)
+    from chainer.training import extensions
+    updater = trainer.updater
+    updater.converter = RememberingConverter(updater.converter)
+    trainer.extend(NonFiniteGuard(updater.converter))
+    trainer.extend(RandomStates({'crops': data.train.rng,
+                                 'order': data.order_rng}))
+    stop_snapshot = extensions.snapshot(
+        filename='snapshot_iter_{.updater.iteration}',
+        n_retains=config.report.snapshots_kept)
+    trainer.extend(GracefulStop(stop_snapshot))
+
+
 def run(exp_id, profile=None, device=None, corpus=None, run_name=None,
-        results=None, argv=None):
+        results=None, argv=None, fresh=False, resume=None, input_wav=None):
+    path = Path(exp_id) if Path(exp_id).suffix else config_path(exp_id)
+    if load_raw(path).get('kind') == 'blurmask':  # not a Trainer experiment
+        from vox.blurmask.run import run as run_blurmask
+        return run_blurmask(exp_id, profile, device, corpus, run_name,
+                            results, argv, input_wav)
+    if input_wav:
+        raise VoxError(f'--input is for blurmask experiments only, not '
+                       f'{exp_id}')
     config = load_config(exp_id, profile)
     if config.kind not in TRAINERS:
         raise VoxError(f'{exp_id}: unknown experiment kind {config.kind!r}')
     device = get_device(device)
+    run_dir, snapshot, what = choose_run_dir(
+        results, config.id, run_name, profile, fresh, resume)
+    make_run_dir(run_dir)
+    with lock_run_dir(run_dir):
+        return _train(config, device, run_dir, snapshot, what, corpus, argv)
+
+
+def _train(config, device, run_dir, snapshot, what, corpus, argv):
     data = load_data(config, corpus)
-    run_dir = make_run_dir(results, exp_id, run_name, profile)
     write_run_info(run_dir, config, data, device, argv or sys.argv)
-    print(f'vox: {exp_id} ({config.profile}) -> {run_dir}')
+    print(f'vox: {config.id} ({config.profile}): {what} in {run_dir}')
     print(f'vox: corpus {data.manifest} classes {data.labels.n_classes}, '
           f'{len(data.train)} training / {len(data.validation)} validation '
           f'crops, device {device}')
+    seed_everything(config.seed, device)
     module = importlib.import_module(TRAINERS[config.kind])
     trainer = module.build_trainer(config, data, run_dir, device)
+    attach_guards(trainer, data, config)
+    check_disk_space(run_dir, trainer, config.report.snapshots_kept)
+    if snapshot is not None:
+        # Named snapshot: load it, and keep autoload from picking a newer one.
+        trainer.get_extension('snapshot').autoload = False
+        chainer.serializers.load_npz(str(snapshot), trainer)
+    from vox.extensions.guards import StopRequested
     start = time.time()
-    trainer.run()
+    try:
+        trainer.run(show_loop_exception_msg=False)
+    except StopRequested as e:
+        print(f'vox: {e}; rerun the same command to resume', file=sys.stderr)
+        return run_dir
     from vox.summary import write_summary
     write_summary(run_dir, config, trainer, time.time() - start)
     return run_dir

@@ -10,12 +10,18 @@ def add_run_options(p):
                    "or a folder holding one")
     p.add_argument('--run', help='run folder name (default: a timestamp)')
     p.add_argument('--results', help='results root (default: results/)')
+    p.add_argument('--fresh', action='store_true',
+                   help='start a new run even if an unfinished one exists')
+    p.add_argument('--resume', metavar='SNAPSHOT',
+                   help='resume from this snapshot file')
 
 
 def register(sub):
     p = sub.add_parser('run', help='rerun an experiment by ID')
     p.add_argument('id', help='experiment ID (see vox list) or a config.yaml')
     add_run_options(p)
+    p.add_argument('--input', metavar='WAV', help='blurmask experiments: '
+                   'blur this audio file instead of the corpus utterance')
     p.set_defaults(func=main)
 
 
@@ -23,4 +29,5 @@ def main(args):
     from vox.runner import run
     run(args.id, profile=args.profile, device=args.device,
         corpus=args.corpus, run_name=args.run, results=args.results,
-        argv=sys.argv)
+        argv=sys.argv, fresh=args.fresh, resume=args.resume,
+        input_wav=args.input)

@@ -1,6 +1,7 @@
 """Pieces every experiment's trainer shares: optimizer, schedule, reports."""
 import chainer
 import matplotlib
+from chainer import training
 from chainer.training import extensions
 
 matplotlib.use('Agg')  # PlotReport on machines without a display
@@ -47,11 +48,20 @@ def add_reports(trainer, config, plots, print_keys):
         trigger=log_trigger)
     if report.progress_bar:
         trainer.extend(extensions.ProgressBar(update_interval=1))
+    snapshot_trigger = every_or_end(report.snapshot_every,
+                                    config.train.epochs)
     trainer.extend(
         extensions.snapshot(filename='snapshot_iter_{.updater.iteration}',
                             n_retains=report.snapshots_kept, autoload=True),
-        trigger=every_or_end(report.snapshot_every, config.train.epochs))
-    trainer.extend(extensions.FailOnNonNumber())
+        trigger=snapshot_trigger, name='snapshot')
+
+    @training.make_extension(priority=-200)  # right after the snapshot
+    def announce_snapshot(trainer):
+        print(f'vox: wrote snapshot_iter_{trainer.updater.iteration}',
+              flush=True)
+    trainer.extend(announce_snapshot, trigger=snapshot_trigger)
+    # NaN/inf handling: the runner attaches NonFiniteGuard
+    # (vox/extensions/guards.py), FailOnNonNumber's check plus a diagnosis.
 
 
 def every_or_end(interval, end_epochs):

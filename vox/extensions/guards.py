@@ -1,0 +1,152 @@
+"""Extensions that make runs survive: exact resume, NaN stops, Ctrl-C.
+
+- ``RandomStates`` puts the data pipeline's generators (crop positions,
+  shuffle order) into every snapshot, so a resumed run draws exactly what
+  an uninterrupted one would have.  Models' own generators (the StarGAN
+  updater's) serialise themselves.
+- ``NonFiniteGuard`` is FailOnNonNumber with a diagnosis: it runs before
+  every other extension, names the non-finite loss term (or parameter) and
+  the iteration, saves the batch that produced it, and stops the run before
+  a snapshot of the broken state can be written, so the newest snapshot is
+  the last good one.
+- ``GracefulStop`` turns the first Ctrl-C (SIGINT) or SIGTERM into "finish
+  this iteration, write a snapshot, stop"; a second Ctrl-C interrupts at once.
+"""
+import signal
+
+import chainer
+import numpy as np
+from chainer import training
+
+from vox.errors import VoxError
+
+
+class NonFiniteError(VoxError):
+    pass
+
+
+class StopRequested(Exception):
+    """Raised after the stop snapshot is written; the runner exits cleanly."""
+
+
+class RememberingConverter:
+    """Wraps an updater's converter and keeps the last batch it converted."""
+
+    def __init__(self, converter):
+        self.converter = converter
+        self.last_batch = None
+
+    def __call__(self, batch, device=None):
+        self.last_batch = batch
+        return self.converter(batch, device)
+
+
+class RandomStates(training.Extension):
+    trigger = (1, 'iteration')
+    priority = training.PRIORITY_READER
+    name = 'random_states'
+
+    def __init__(self, states):
+        self.states = states  # {name: numpy.random.RandomState}
+
+    def __call__(self, trainer):
+        pass
+
+    def serialize(self, serializer):
+        for name, rng in self.states.items():
+            kind, keys, pos, has_gauss, gauss = rng.get_state()
+            keys = serializer(f'{name}/keys', keys)
+            pos = serializer(f'{name}/pos', int(pos))
+            has_gauss = serializer(f'{name}/has_gauss', int(has_gauss))
+            gauss = serializer(f'{name}/gauss', float(gauss))
+            if isinstance(serializer, chainer.serializer.Deserializer):
+                rng.set_state((kind, np.asarray(keys, dtype=np.uint32),
+                               int(pos), int(has_gauss), float(gauss)))
+
+
+def _save_batch(path, batch):
+    """One array per field: x (B, 1, T, F), speaker, birthplace, sex."""
+    batch = list(batch or [])
+    fields = zip(*batch) if batch and isinstance(batch[0], tuple) \
+        else [batch]
+    names = ('x', 'speaker', 'birthplace', 'sex')
+    np.savez(path, **{names[i] if i < len(names) else f'field{i}':
+                      np.stack([np.asarray(v) for v in values])
+                      for i, values in enumerate(fields)})
+
+
+def _to_host(value):
+    return chainer.backend.CpuDevice().send(getattr(value, 'array', value))
+
+
+def _non_finite_terms(observation):
+    # Terms before totals, so the message shows where it started.
+    keys = sorted(observation, key=lambda k: (k.endswith('/loss'), k))
+    broken = [k for k in keys if not np.all(np.isfinite(
+        _to_host(observation[k])))]
+    return f"non-finite {', '.join(broken)}" if broken else None
+
+
+def _non_finite_parameter(optimizers):
+    for name, opt in sorted(optimizers.items()):
+        for path, param in opt.target.namedparams():
+            if param.array is None:
+                continue
+            xp = chainer.backend.get_array_module(param.array)
+            if not bool(xp.isfinite(param.array).all()):
+                return f'parameter {name}{path} became non-finite'
+    return None
+
+
+class NonFiniteGuard(training.Extension):
+    trigger = (1, 'iteration')
+    priority = training.PRIORITY_WRITER + 100  # before snapshots and logs
+    name = 'non_finite_guard'
+
+    def __init__(self, converter):
+        self.converter = converter
+
+    def __call__(self, trainer):
+        iteration = trainer.updater.iteration
+        bad = _non_finite_terms(trainer.observation) or \
+            _non_finite_parameter(trainer.updater.get_all_optimizers())
+        if bad is None:
+            return
+        saved = f'{trainer.out}/nonfinite_batch_iter_{iteration}.npz'
+        _save_batch(saved, self.converter.last_batch)
+        raise NonFiniteError(
+            f'{bad} at iteration {iteration}; the run stopped before '
+            f'snapshotting it, so the newest snapshot is the last good one; '
+            f'the batch is saved in {saved}')
+
+
+class GracefulStop(training.Extension):
+    trigger = (1, 'iteration')
+    priority = -1000  # after everything else this iteration
+    name = 'graceful_stop'
+
+    def __init__(self, take_snapshot):
+        self.take_snapshot = take_snapshot
+        self.requested = None
+        self._previous = {}
+
+    def initialize(self, trainer):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._previous[sig] = signal.signal(sig, self._request)
+
+    def _request(self, signum, frame):
+        self.requested = signal.Signals(signum).name
+        # A second Ctrl-C interrupts at once.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    def __call__(self, trainer):
+        if self.requested:
+            self.take_snapshot(trainer)
+            raise StopRequested(
+                f'{self.requested}: stopped at iteration '
+                f'{trainer.updater.iteration}, snapshot written')
+
+    def finalize(self):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous = {}
