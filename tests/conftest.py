@@ -1,6 +1,20 @@
+import os
+
 import pytest
 
 import vox  # noqa: F401  (compat before chainer)
+
+
+@pytest.fixture(scope='session', autouse=True)
+def shared_cache(tmp_path_factory):
+    """One generated corpus and feature cache for the whole session.
+
+    End-to-end tests need the built-in corpus; generating it once instead
+    of per test saves about a minute.  A VOX_CACHE already set is kept.
+    """
+    if 'VOX_CACHE' not in os.environ:
+        os.environ['VOX_CACHE'] = str(tmp_path_factory.mktemp('vox-cache'))
+    yield os.environ['VOX_CACHE']
 
 
 def _gpu_available():

@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope='module')
 def smoke_run(tmp_path_factory):
     root = tmp_path_factory.mktemp('e2e')
-    env = {**os.environ, 'VOX_CACHE': str(root / 'cache')}
+    env = dict(os.environ)  # VOX_CACHE: the session's (conftest.py)
     result = subprocess.run(
         [sys.executable, '-m', 'vox.cli', 'run', 'e19098ab', '--profile',
          'smoke', '--results', str(root / 'results'), '--run', 'smoke'],

@@ -22,10 +22,8 @@ IDS = ['e19098ab']
 
 
 @pytest.fixture(scope='module')
-def env(tmp_path_factory):
-    cache = os.environ.get('VOX_CACHE') or str(
-        tmp_path_factory.mktemp('cache'))
-    return {**os.environ, 'VOX_CACHE': cache}
+def env():
+    return dict(os.environ)  # VOX_CACHE: the session's (conftest.py)
 
 
 def command(exp_id, results, run):
@@ -73,7 +71,6 @@ def test_kill_9_then_rerun_equals_uninterrupted(exp_id, tmp_path, env):
 
 @pytest.mark.slow
 def test_non_finite_loss_stops_with_diagnosis(tmp_path, env, monkeypatch):
-    monkeypatch.setenv('VOX_CACHE', env['VOX_CACHE'])
     original = SpectrogramCropDataset.get_example
     calls = {'n': 0}
 
