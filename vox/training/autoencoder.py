@@ -1,0 +1,79 @@
+"""bc7db4a2: the AutoEncoder's loss, reports, samples and trainer.
+
+Loss: mean squared error between the raw input magnitude ``(B, 1, T, 256)``
+and the reconstruction (the blog's "mean squared error"), averaged over
+every element.  Reported as ``main/mse`` (training) and, through the
+Evaluator on the fixed validation crops, ``validation/main/mse``.
+"""
+import chainer
+import chainer.functions as F
+from chainer import training
+from chainer.training import extensions
+
+from vox.extensions.samples import (SampleWriter, autoencoder_transform,
+                                    sample_crops)
+from vox.links.autoencoder import AutoEncoder
+from vox.training.common import (add_lr_decay, add_reports, every_or_end,
+                                 make_optimizer)
+
+#: Validation crops written as samples (spectrograms + audio) each time.
+SAMPLE_CROPS = 4
+
+
+class AutoEncoderLoss(chainer.Chain):
+    """MSE of the reconstruction; the labels are accepted and ignored.
+
+    The same ``forward`` serves training and the Evaluator, so training and
+    validation figures are computed the same way.
+    """
+
+    def __init__(self, autoencoder):
+        super().__init__()
+        with self.init_scope():
+            self.autoencoder = autoencoder
+
+    def forward(self, x, speaker=None, birthplace=None, sex=None):
+        y = self.autoencoder(x)
+        mse = F.mean_squared_error(y, x)
+        chainer.report({'mse': mse}, self)
+        return mse
+
+
+PLOTS = {'mse.png': ['main/mse', 'validation/main/mse']}
+
+SNAPSHOT_PATHS = {'autoencoder': 'updater/model:main/autoencoder/'}
+
+
+def build_models(config, n_classes=None):
+    """``{'autoencoder': AutoEncoder}``; the labels play no part."""
+    return {'autoencoder': AutoEncoder(width=config.model.width)}
+
+
+def build_trainer(config, data, run_dir, device):
+    autoencoder = build_models(config, data.labels.n_classes)['autoencoder']
+    model = AutoEncoderLoss(autoencoder)
+    model.to_device(device)
+    optimizer = make_optimizer(config.train, model)
+    train_iter = chainer.iterators.SerialIterator(
+        data.train, config.train.batch_size,
+        order_sampler=chainer.iterators.ShuffleOrderSampler(
+            data.order_rng))
+    val_iter = chainer.iterators.SerialIterator(
+        data.validation, config.train.batch_size, repeat=False,
+        shuffle=False)
+    updater = training.StandardUpdater(train_iter, optimizer, device=device)
+    trainer = training.Trainer(updater, (config.train.epochs, 'epoch'),
+                               out=str(run_dir))
+    trainer.extend(extensions.Evaluator(val_iter, model, device=device),
+                   trigger=tuple(config.report.log_every))
+    add_lr_decay(trainer, config.train, {'main': optimizer})
+    # Samples (spectrogram PNGs, input / copy-synthesis / output WAVs) of
+    # fixed validation crops every report.samples_every and at the end.
+    trainer.extend(
+        SampleWriter(sample_crops(data.validation, SAMPLE_CROPS),
+                     autoencoder_transform(autoencoder), device=device),
+        trigger=every_or_end(config.report.samples_every,
+                             config.train.epochs))
+    add_reports(trainer, config, PLOTS,
+                ['main/mse', 'validation/main/mse'])
+    return trainer
