@@ -79,13 +79,13 @@ real speaker/birthplace/sex combinations), uniformly.  :meth:`forward`
 evaluating never changes the training draws.  Both states are saved by
 :meth:`serialize` with the base class state.
 """
-import dataclasses
-
 import numpy
 
 import chainer
 from chainer.dataset import convert
 import chainer.functions as F
+
+from vox.config import StarGANLosses
 
 LABEL_NAMES = ('speaker', 'birthplace', 'sex')
 
@@ -94,42 +94,10 @@ LABEL_NAMES = ('speaker', 'birthplace', 'sex')
 _GP_SQRT_EPS = 1e-12
 
 
-@dataclasses.dataclass(frozen=True)
-class StarGANLossConfig:
-    """Loss weights and critic schedule (the blog gives none of them).
-
-    * ``n_critic=5``, ``lambda_gp=10``, ``lambda_cls=1``, ``lambda_rec=10``:
-      StarGAN's published defaults (Choi et al. 2018, Sec. 4 / yunjey/stargan
-      ``main.py``), which the blog's "ordinary StarGAN" refers to.
-    * ``lambda_id=5``: the identity-mapping loss comes from CycleGAN
-      (Zhu et al. 2017), whose code weights it ``0.5 * lambda_cycle``
-      (``lambda_identity=0.5`` times ``lambda_A=10``); CycleGAN-VC uses the
-      same 5 with cycle weight 10.  Here the cycle weight is
-      ``lambda_rec=10``, so 5.
-    * ``lambda_fm=1``: feature matching (Salimans et al. 2016) was proposed
-      as the generator's whole objective, i.e. with weight 1 in place of the
-      adversarial term; added beside that term with no stated reason ("just
-      because"), the neutral weight 1 is taken.
-    """
-
-    n_critic: int = 5
-    lambda_gp: float = 10.0
-    lambda_cls: float = 1.0
-    lambda_rec: float = 10.0
-    lambda_id: float = 5.0
-    lambda_fm: float = 1.0
-
-    def __post_init__(self):
-        if (not isinstance(self.n_critic, (int, numpy.integer))
-                or isinstance(self.n_critic, bool) or self.n_critic < 1):
-            raise ValueError(
-                f'n_critic must be an integer >= 1, got {self.n_critic!r}')
-        for field in ('lambda_gp', 'lambda_cls', 'lambda_rec', 'lambda_id',
-                      'lambda_fm'):
-            value = getattr(self, field)
-            if not numpy.isfinite(value) or value < 0:
-                raise ValueError(
-                    f'{field} must be finite and >= 0, got {value!r}')
+#: The loss weights and critic schedule.  Defined once, as the YAML schema
+#: ``losses:`` (:class:`vox.config.StarGANLosses`, where the defaults are
+#: justified); this name is kept for the updater's readers and tests.
+StarGANLossConfig = StarGANLosses
 
 
 def labels_to_onehot(labels, n_classes):

@@ -1,0 +1,102 @@
+"""vox convert: a whole utterance through a trained StarGAN generator.
+
+    vox convert --run RUN_DIR --input IN.wav --output OUT.wav
+                [--speaker NAME] [--birthplace NAME] [--sex M|F]
+                [--snapshot PATH] [--device @numpy]
+
+* Input: any length, any sample rate soundfile reads; mixed to mono and
+  resampled to 16 kHz.  Output: a 16 kHz WAV with exactly the input's
+  duration (16 kHz samples).
+* Whole utterance in one pass: the signal is zero-padded at the end to a
+  whole number of STFT frames (no centring, so the last partial hop would
+  otherwise be lost), the [0, 1] spectrogram is padded with the floor
+  (silence) to the generator's frame multiple (16 for 54314b33, 8 for
+  cfcefd21), converted at once (the generators are fully convolutional
+  over time and run with BN's running statistics) and trimmed back; the
+  waveform is Griffin-Lim of ``audio.from_unit`` of the output, trimmed to
+  the input's length.  No chunking (no seams, the same model the training
+  crops saw), so memory grows linearly with the input's length.
+* Targets by name as in the corpus metadata (``labels.json`` /
+  ``speakers.json`` in the run folder); sex is M or F.  Attributes not
+  given are those of the most typical speaker having the given ones: the
+  one with the most utterances in the run's corpus (ties: first name in
+  sorted order).  E.g. ``--sex F`` alone picks the female speaker with the
+  most utterances, with her birthplace.
+"""
+import sys
+from pathlib import Path
+
+from vox.errors import VoxError
+
+
+def register(sub):
+    p = sub.add_parser('convert', help='convert a WAV with a StarGAN run')
+    p.add_argument('--run', required=True,
+                   help='a StarGAN run folder (or one of its snapshots)')
+    p.add_argument('--input', required=True, help='input audio file')
+    p.add_argument('--output', required=True, help='output WAV (16 kHz)')
+    p.add_argument('--speaker', help='target speaker name')
+    p.add_argument('--birthplace', help='target birthplace name')
+    p.add_argument('--sex', help='target sex: M or F')
+    p.add_argument('--snapshot', help='snapshot file (default: the newest)')
+    p.add_argument('--device', help="'@numpy' (default) or '@cupy:0'")
+    p.set_defaults(func=main)
+
+
+def load_stargan(run_dir, snapshot=None, device=None):
+    """(run, generator, SpeakerTable) of a StarGAN run folder."""
+    from vox.runs import load_models, load_run
+    from vox.training.stargan import SpeakerTable
+    run = load_run(run_dir)
+    if run.config.kind != 'stargan':
+        raise VoxError(f'{run.path}: a {run.config.kind} run ({run.config.id}'
+                       f'); give a StarGAN run (54314b33, cfcefd21)')
+    run, models = load_models(run_dir, snapshot=snapshot, device=device)
+    return run, models['generator'], SpeakerTable.load(run.path,
+                                                        run.labels.names)
+
+
+def convert_wave(gen, wave, target, device=None, n_iter=None):
+    """16 kHz ``wave`` -> converted 16 kHz wave of the same length."""
+    import numpy as np
+
+    from vox import audio
+    from vox.extensions.samples import GL_ITERATIONS
+    from vox.training.stargan import convert_unit
+    n = len(wave)
+    frames = max(1, -(-(n - audio.N_FFT) // audio.HOP) + 1)
+    padded = np.zeros(audio.n_samples(frames), dtype=np.float32)
+    padded[:n] = wave
+    x = audio.to_unit(audio.magnitude(padded))[None, None]
+    y = convert_unit(gen, x, np.asarray([target]), device=device)
+    out = audio.griffin_lim(audio.from_unit(y[0, 0]),
+                            n_iter=n_iter or GL_ITERATIONS)
+    result = np.zeros(n, dtype=np.float32)
+    result[:min(n, len(out))] = out[:n]
+    return result
+
+
+def main(args):
+    import chainer
+
+    from vox import audio
+    device = chainer.get_device(args.device or '@numpy')
+    if args.snapshot and not Path(args.snapshot).is_file():
+        raise VoxError(f'--snapshot {args.snapshot}: no such file')
+    run, gen, table = load_stargan(args.run, args.snapshot, device)
+    row = table.resolve(args.speaker, args.birthplace, args.sex)
+    wave = audio.load_wav(args.input)
+    if len(wave) == 0:
+        raise VoxError(f'{args.input}: no audio in the file')
+    out = convert_wave(gen, wave, table.index(row), device=device)
+    output = Path(args.output)
+    if output.parent and not output.parent.exists():
+        raise VoxError(f'--output {output}: folder {output.parent} does not '
+                       f'exist')
+    audio.save_wav(output, out)
+    if all(tuple(r[:3]) != row for r in table.rows):
+        print(f'vox: note: {"/".join(row)} is not a combination the corpus '
+              f'has; the generator never saw it', file=sys.stderr)
+    print(f'vox: {args.input} ({len(wave) / audio.SAMPLE_RATE:.2f} s) -> '
+          f'speaker {row[0]}, birthplace {row[1]}, sex {row[2]} -> {output} '
+          f'({run.config.id}, {run.path.name})')
