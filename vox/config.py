@@ -9,6 +9,8 @@ way as a typo in the base (every profile is validated on load, used or not).
 import copy
 import dataclasses
 import difflib
+import math
+import numbers
 import typing
 from pathlib import Path
 from typing import Any, Dict, List, Optional
@@ -80,8 +82,26 @@ class ReportConfig:
     progress_bar: bool = True
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class StarGANLosses:
+    """StarGAN loss weights and critic schedule: the YAML ``losses:`` block
+    and what :class:`vox.updaters.stargan.StarGANUpdater` takes (its only
+    definition).  The blog gives none of them:
+
+    * ``n_critic=5``, ``lambda_gp=10``, ``lambda_cls=1``, ``lambda_rec=10``:
+      StarGAN's published defaults (Choi et al. 2018, Sec. 4 / yunjey/stargan
+      ``main.py``), which the blog's "ordinary StarGAN" refers to.
+    * ``lambda_id=5``: the identity-mapping loss comes from CycleGAN
+      (Zhu et al. 2017), whose code weights it ``0.5 * lambda_cycle``
+      (``lambda_identity=0.5`` times ``lambda_A=10``); CycleGAN-VC uses the
+      same 5 with cycle weight 10.  Here the cycle weight is
+      ``lambda_rec=10``, so 5.
+    * ``lambda_fm=1``: feature matching (Salimans et al. 2016) was proposed
+      as the generator's whole objective, i.e. with weight 1 in place of the
+      adversarial term; added beside that term with no stated reason ("just
+      because"), the neutral weight 1 is taken.
+    """
+
     n_critic: int = 5
     lambda_gp: float = 10.0
     lambda_cls: float = 1.0
@@ -89,15 +109,27 @@ class StarGANLosses:
     lambda_id: float = 5.0
     lambda_fm: float = 1.0
 
+    def __post_init__(self):
+        if (not isinstance(self.n_critic, numbers.Integral)
+                or isinstance(self.n_critic, bool) or self.n_critic < 1):
+            raise ValueError(
+                f'n_critic must be an integer >= 1, got {self.n_critic!r}')
+        for field in ('lambda_gp', 'lambda_cls', 'lambda_rec', 'lambda_id',
+                      'lambda_fm'):
+            value = getattr(self, field)
+            if not math.isfinite(value) or value < 0:
+                raise ValueError(
+                    f'{field} must be finite and >= 0, got {value!r}')
+
 
 @dataclasses.dataclass
 class ExperimentConfig:
     id: str
     title: str
     kind: str                    # 'classifier' | 'autoencoder' | 'stargan'
-    model: ModelConfig
     data: DataConfig
     train: TrainConfig
+    model: Optional[ModelConfig] = None          # classifier, autoencoder
     seed: int = 0
     status: str = ''
     generator: Optional[ModelConfig] = None
@@ -107,6 +139,18 @@ class ExperimentConfig:
     # What the blog reported (hours, final loss, VRAM, ...): data, not config.
     reference: Dict[str, Any] = dataclasses.field(default_factory=dict)
     profile: str = 'faithful'
+
+    def __post_init__(self):
+        if self.kind == 'stargan':
+            missing = [k for k in ('generator', 'discriminator')
+                       if getattr(self, k) is None]
+            if missing:
+                raise ValueError(f"kind 'stargan' needs "
+                                 f"{' and '.join(map(repr, missing))}")
+            if self.losses is None:
+                self.losses = StarGANLosses()
+        elif self.model is None:
+            raise ValueError(f"kind {self.kind!r} needs 'model'")
 
 
 def _type_name(tp):
@@ -134,7 +178,10 @@ def from_dict(cls, data, where):
                 raise ConfigError(f"{where}: missing required key '{name}'")
             continue
         kwargs[name] = _convert(hints[name], data[name], f'{where}.{name}')
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except ValueError as e:  # a dataclass's own check (__post_init__)
+        raise ConfigError(f'{where}: {e}') from None
 
 
 def _convert(tp, value, where):
@@ -219,6 +266,9 @@ def load_config(exp_id_or_path, profile=None):
     if not path.suffix:
         path = config_path(str(exp_id_or_path))
     raw = load_raw(path)
+    if raw.get('kind') == 'blurmask':  # their own schema: vox/blurmask/config
+        from vox.blurmask.config import load_blurmask_config
+        return load_blurmask_config(path, profile)
     for name in (raw.get('profiles') or {}):
         from_dict(ExperimentConfig, resolve(raw, name, path),
                   f'{path} (profile {name})')
