@@ -10,6 +10,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -34,19 +35,44 @@ def _key(path):
 
 
 def extract(path):
-    wave = audio.load_wav(path)
-    return audio.magnitude(wave), audio.voiced_frames(wave)
+    """(magnitude, voiced, notes); bad audio raises AudioError (the checks
+    live in vox.prepare.load_checked, shared with ``vox prepare``)."""
+    from vox.prepare import load_checked
+    wave, notes = load_checked(path)
+    return audio.magnitude(wave), audio.voiced_frames(wave), notes
+
+
+def cache_file(cache_dir, path):
+    return Path(cache_dir) / 'features' / f'{_key(path)}.npz'
 
 
 def _atomic_savez(path, **arrays):
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix='.tmp.npz')
-    os.close(fd)
+    """Byte-reproducible .npz (fixed zip timestamps) written atomically.  The
+    writer holds an flock on its temp file until the rename, so a temp file
+    nobody holds locked is left over from a killed writer and is removed by
+    vox.prepare.clean_stale_temps."""
+    import fcntl
+    import zipfile
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{os.getpid()}.',
+                               suffix='.tmp')
+    fcntl.flock(fd, fcntl.LOCK_EX)
     try:
-        np.savez(tmp, **arrays)
+        with zipfile.ZipFile(tmp, 'w', zipfile.ZIP_STORED) as z:
+            for name in sorted(arrays):
+                info = zipfile.ZipInfo(name + '.npy', (1980, 1, 1, 0, 0, 0))
+                with z.open(info, 'w', force_zip64=True) as f:
+                    np.lib.format.write_array(f, np.asarray(arrays[name]),
+                                              allow_pickle=False)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        os.close(fd)
+
+
+def save_entry(file, mag, voiced, notes):
+    _atomic_savez(file, magnitude=mag, voiced=voiced,
+                  notes=np.array(list(notes), dtype=str))
 
 
 def load_features(utterances, cache_dir):
@@ -63,7 +89,13 @@ def load_features(utterances, cache_dir):
         else:
             todo.append((i, utt, file))
     for i, utt, file in progress(todo, label='vox: extracting features'):
-        mag, voiced = extract(utt.path)
-        _atomic_savez(file, magnitude=mag, voiced=voiced)
+        try:
+            mag, voiced, notes = extract(utt.path)
+        except audio.AudioError as e:  # reported; the dataset skips it
+            print(f'\nvox: skipped {e}', file=sys.stderr)
+            out[i] = Features(utt, np.zeros((0, audio.N_BINS), np.float32),
+                              np.zeros(0, bool))
+            continue
+        save_entry(file, mag, voiced, notes)
         out[i] = Features(utt, mag, voiced)
     return out

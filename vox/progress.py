@@ -3,7 +3,8 @@ import sys
 import time
 
 
-def progress(iterable, total=None, label='', stream=sys.stderr):
+def progress(iterable, total=None, label='', stream=None):
+    stream = stream or sys.stderr  # looked up per call (capture, redirects)
     total = len(iterable) if total is None else total
     start = time.time()
     last = 0.0

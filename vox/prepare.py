@@ -1,0 +1,334 @@
+"""``vox prepare``: read a corpus, check every file, cache its features.
+
+One pass over the corpus that does what training would do lazily, in
+parallel, and says what it found:
+
+* the corpus is read by :mod:`vox.corpus.readers` (``kind:path`` or an
+  auto-detected path); metadata problems (rows naming missing files, audio
+  without metadata, a speaker with two sexes) are reported, not fatal;
+* every audio file goes through :func:`load_checked`, the single validator
+  that feature loading during training uses too (vox/features.py);
+* features land in the same per-file cache training reads
+  (``<cache>/features/<key>.npz``), written atomically, so an interrupted
+  prepare resumes where it stopped and training rebuilds only what changed;
+* work runs over ``jobs`` processes, one file per task, and each worker
+  writes its own cache entry and sends back only a short summary, so memory
+  stays bounded by a few files at a time;
+* a report (counts per speaker / birthplace / sex, skipped files with the
+  reason, warnings) goes to the terminal and to ``<cache>/prepare-report.txt``
+  and ``.json``.
+"""
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import soundfile
+
+from vox import audio
+from vox.errors import VoxError
+
+SILENT_PEAK = 10 ** (-80 / 20)     # below -80 dBFS everywhere: all silent
+CLIP_LEVEL = 0.999
+CLIP_FRACTION = 0.001              # >0.1 % of samples at full scale: warn
+
+
+class BadAudio(audio.AudioError):
+    """A file that cannot be used; the message names it and what to do."""
+
+
+def _wav_truncation(path, size):
+    """For RIFF/WAVE: (declared data bytes, bytes present) when short."""
+    try:
+        with open(path, 'rb') as f:
+            head = f.read(12)
+            if len(head) < 12 or head[:4] != b'RIFF' or head[8:12] != b'WAVE':
+                return None
+            while True:
+                chunk = f.read(8)
+                if len(chunk) < 8:
+                    return None
+                cid, n = chunk[:4], int.from_bytes(chunk[4:], 'little')
+                if cid == b'data':
+                    have = size - f.tell()
+                    if n != 0xFFFFFFFF and n > have:
+                        return n, have
+                    return None
+                f.seek(n + (n & 1), 1)
+    except OSError:
+        return None
+
+
+def load_checked(path, sample_rate=audio.SAMPLE_RATE):
+    """Read, validate and convert one file: (float32 mono wave, notes).
+
+    Raises :class:`BadAudio` (an AudioError) for files that cannot be used:
+    missing, unreadable, truncated, empty, all silent, NaN/infinite
+    samples.  ``notes`` lists what was changed or looks suspect: mixed down
+    from N channels, resampled from R Hz, clipping.  8/16/24/32-bit PCM and
+    float files are all read as float32 by soundfile.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise BadAudio(f'{path}: no such file; fix the path in the metadata '
+                       f'or restore the file')
+    size = path.stat().st_size
+    if size == 0:
+        raise BadAudio(f'{path}: zero-length file; re-copy or re-export it, '
+                       f'or remove it from the corpus')
+    cut = _wav_truncation(path, size)
+    if cut is not None:
+        raise BadAudio(f'{path}: truncated (header declares {cut[0]} bytes of '
+                       f'audio, the file holds {cut[1]}); re-copy or '
+                       f're-download it')
+    try:
+        data, rate = soundfile.read(str(path), dtype='float32',
+                                    always_2d=True)
+    except Exception as e:  # soundfile raises several types for bad files
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise BadAudio(f'{path}: unreadable or truncated audio ({msg}); '
+                       f'convert it to WAV or FLAC, or re-copy it') from None
+    notes = []
+    if data.shape[0] == 0:
+        raise BadAudio(f'{path}: holds no samples; re-export it or remove it')
+    if not np.isfinite(data).all():
+        raise BadAudio(f'{path}: has NaN or infinite samples; re-export it '
+                       f'from the source recording')
+    peak = float(np.abs(data).max())
+    if peak < SILENT_PEAK:
+        raise BadAudio(f'{path}: all silent (peak below -80 dBFS); check the '
+                       f'recording or remove it')
+    clipped = float(np.mean(np.abs(data) >= CLIP_LEVEL))
+    if clipped > CLIP_FRACTION:
+        notes.append(f'clipping: {100 * clipped:.2f} % of samples at full '
+                     f'scale (used anyway; re-record or lower the gain if '
+                     f'possible)')
+    if data.shape[1] > 1:
+        notes.append(f'{data.shape[1]} channels mixed down to mono')
+        wave = data.mean(axis=1)
+    else:
+        wave = data[:, 0]
+    if rate != sample_rate:
+        notes.append(f'resampled from {rate} Hz to {sample_rate} Hz')
+    wave = audio.resample(wave, rate, sample_rate)
+    return wave, notes
+
+
+# --- workers -----------------------------------------------------------------
+
+def _work(task):
+    """Worker: validate + extract + write one cache entry; return a summary."""
+    from vox import features
+    path, file = task
+    try:
+        mag, voiced, notes = features.extract(path)
+    except audio.AudioError as e:
+        return {'path': path, 'status': 'skipped', 'reason': str(e)}
+    except Exception as e:  # never let one file stop the corpus
+        return {'path': path, 'status': 'skipped',
+                'reason': f'{path}: unexpected error {type(e).__name__}: {e}; '
+                          f'please report it'}
+    features.save_entry(Path(file), mag, voiced, notes)
+    return {'path': path, 'status': 'prepared', 'frames': int(mag.shape[0]),
+            'notes': list(notes)}
+
+
+def _cached_summary(path, file):
+    try:
+        with np.load(file) as z:
+            notes = [str(n) for n in z['notes']] if 'notes' in z else []
+            return {'path': path, 'status': 'cached',
+                    'frames': int(z['magnitude'].shape[0]), 'notes': notes}
+    except Exception:  # a damaged entry is rebuilt
+        return None
+
+
+def clean_stale_temps(feature_dir):
+    """Remove temp files left by killed writers: a live writer holds an
+    flock on its temp file (vox.features._atomic_savez)."""
+    import fcntl
+    for tmp in Path(feature_dir).glob('.*.tmp'):
+        try:
+            fd = os.open(tmp, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            continue  # its writer is still running
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+
+
+def _atomic_text(path, text):
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.',
+                               suffix='.tmp')
+    with os.fdopen(fd, 'w', encoding='utf-8') as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+# --- the command -------------------------------------------------------------
+
+def prepare(spec, cache_dir, *, jobs=None, crop_frames=64, verbose=False,
+            stream=None, out=None, **reader_options):
+    """Prepare the corpus ``spec``; return the report dict.
+
+    Raises VoxError (one line) when nothing usable was prepared.
+    """
+    from vox.corpus import readers
+    from vox.features import cache_file
+    from vox.progress import progress
+
+    stream = stream or sys.stderr
+    out = out or sys.stdout
+    start = time.time()
+    if readers.split_spec(spec)[0] == 'synth':
+        from vox.config import load_config
+        from vox.runner import resolve_corpus
+        from vox.corpus.manifest import read_manifest
+        listing = readers.Listing('synth', Path('synth'))
+        listing.utterances = read_manifest(
+            resolve_corpus('synth', load_config('e19098ab')))
+    else:
+        listing = readers.read_corpus(spec, **reader_options)
+    utts = listing.utterances
+    cache_dir = Path(cache_dir)
+    (cache_dir / 'features').mkdir(parents=True, exist_ok=True)
+    clean_stale_temps(cache_dir / 'features')
+
+    results, todo = {}, []
+    for u in utts:
+        try:
+            file = cache_file(cache_dir, u.path)
+        except OSError as e:
+            results[str(u.path)] = {'path': str(u.path), 'status': 'skipped',
+                                    'reason': f'{u.path}: cannot stat ({e})'}
+            continue
+        summary = _cached_summary(str(u.path), file) if file.exists() \
+            else None
+        if summary is None:
+            todo.append((str(u.path), str(file)))
+        else:
+            results[str(u.path)] = summary
+    jobs = max(1, jobs or os.cpu_count() or 1)
+    print(f'vox: {len(utts)} file(s) listed, {len(results)} already cached, '
+          f'{len(todo)} to prepare on {jobs} process(es)', file=stream)
+
+    def handle(r):
+        results[r['path']] = r
+        if verbose:
+            line = r['reason'] if r['status'] == 'skipped' \
+                else r['path']
+            print(f"{r['status']} {line}", file=out, flush=True)
+
+    if todo:
+        if jobs == 1:
+            it = map(_work, todo)
+            for r in progress(it, total=len(todo),
+                              label='vox: preparing', stream=stream):
+                handle(r)
+        else:
+            ctx = multiprocessing.get_context('fork')
+            with ctx.Pool(jobs) as pool:
+                it = pool.imap_unordered(_work, todo, chunksize=1)
+                for r in progress(it, total=len(todo),
+                                  label='vox: preparing', stream=stream):
+                    handle(r)
+    report = _report(listing, results, crop_frames, time.time() - start)
+    text = format_report(report)
+    print(text, file=stream)
+    _atomic_text(cache_dir / 'prepare-report.json',
+                 json.dumps(report, indent=1, ensure_ascii=False) + '\n')
+    _atomic_text(cache_dir / 'prepare-report.txt', text + '\n')
+    if report['usable'] == 0:
+        raise VoxError(
+            f'{spec}: nothing usable was prepared ({len(utts)} file(s) '
+            f'listed, {len(report["skipped"])} skipped, none at least '
+            f'{crop_frames} frames long); see {cache_dir}/prepare-report.txt')
+    return report
+
+
+def _report(listing, results, crop_frames, seconds):
+    by_path = {str(u.path): u for u in listing.utterances}
+    counts = {'speaker': Counter(), 'birthplace': Counter(), 'sex': Counter()}
+    skipped, warnings, short = [], [], []
+    usable = prepared = 0
+    total_frames = 0
+    for path in sorted(results):
+        r = results[path]
+        if r['status'] == 'skipped':
+            skipped.append({'path': path, 'reason': r['reason']})
+            continue
+        prepared += 1
+        total_frames += r['frames']
+        for n in r.get('notes', []):
+            warnings.append({'path': path, 'note': n})
+        if r['frames'] < crop_frames:
+            short.append({'path': path, 'reason': (
+                f'{path}: {r["frames"]} frames, shorter than one crop '
+                f'({crop_frames} frames, '
+                f'{audio.n_samples(crop_frames) / audio.SAMPLE_RATE:.2f} s); '
+                f'training skips it')})
+            continue
+        usable += 1
+        u = by_path[path]
+        counts['speaker'][u.speaker] += 1
+        counts['birthplace'][u.birthplace or '(none)'] += 1
+        counts['sex'][u.sex or '(none)'] += 1
+    seconds_audio = (total_frames * audio.HOP) / audio.SAMPLE_RATE
+    return {
+        'corpus': listing.kind, 'root': str(listing.root),
+        'listed': len(listing.utterances), 'prepared': prepared,
+        'usable': usable, 'crop_frames': crop_frames,
+        'audio_minutes': round(seconds_audio / 60, 3),
+        'elapsed_seconds': round(seconds, 3),
+        'counts': {k: dict(sorted(v.items())) for k, v in counts.items()},
+        'skipped': skipped, 'too_short': short, 'warnings': warnings,
+        'metadata_problems': [str(p) for p in listing.problems],
+    }
+
+
+def format_report(r):
+    lines = [f'vox prepare: {r["corpus"]} corpus at {r["root"]}',
+             f'  {r["listed"]} listed, {r["prepared"]} prepared, '
+             f'{r["usable"]} usable (>= {r["crop_frames"]} frames), '
+             f'{len(r["skipped"])} skipped, {r["audio_minutes"]:.1f} min of '
+             f'audio, {r["elapsed_seconds"]:.1f} s']
+    for group in ('speaker', 'birthplace', 'sex'):
+        c = r['counts'][group]
+        shown = ', '.join(f'{k}: {v}' for k, v in list(c.items())[:50])
+        more = f' ... ({len(c)} in all)' if len(c) > 50 else ''
+        lines.append(f'  per {group} ({len(c)}): {shown}{more}')
+    sections = [('skipped files', [s['reason'] for s in r['skipped']]),
+                ('shorter than one crop', [s['reason']
+                                           for s in r['too_short']]),
+                ('metadata problems', r['metadata_problems'])]
+    for title, items in sections:
+        if items:
+            lines.append(f'  {title} ({len(items)}):')
+            lines.extend(f'    {i}' for i in items)
+    groups = {}   # warnings grouped: a corpus at 48 kHz resamples every file
+    for w in r['warnings']:
+        key = 'clipping' if w['note'].startswith('clipping') else w['note']
+        groups.setdefault(key, []).append(w)
+    for key, ws in groups.items():
+        lines.append(f'  warning: {key}: {len(ws)} file(s)'
+                     + (' (all listed in prepare-report.json)'
+                        if len(ws) > 10 else ''))
+        lines.extend(f'    {w["path"]}' + (f': {w["note"]}'
+                                             if key == 'clipping' else '')
+                     for w in ws[:10])
+    return '\n'.join(lines)
