@@ -15,15 +15,20 @@ RUN_OPTS = $(if $(PROFILE),--profile $(PROFILE)) $(if $(DEVICE),--device $(DEVIC
            $(if $(RESULTS),--results $(RESULTS)) $(if $(FRESH),--fresh) \
            $(if $(RESUME),--resume $(RESUME))
 
-.PHONY: help install test exp-% corpus list clean-venv compat-check
+.PHONY: help install test exp-% corpus prepare compare check list clean-venv compat-check
 
 help:
 	@echo "make install                 create .venv with pinned dependencies"
 	@echo "make test                    run the test suite (installs first)"
 	@echo "make exp-ID [PROFILE=smoke] [DEVICE=@numpy|@cupy:0] [CORPUS=kind:path]"
-	@echo "             [RUN=name] [RESULTS=dir]   rerun an experiment by ID"
+	@echo "             [RUN=name] [RESULTS=dir] [FRESH=1] [RESUME=snapshot]"
+	@echo "                             rerun an experiment by ID (resumes the newest"
+	@echo "                             unfinished run unless FRESH=1)"
 	@echo "make list                    list experiment IDs"
 	@echo "make corpus                  generate the built-in corpus into the cache"
+	@echo "make prepare CORPUS=kind:path check a corpus, cache its features, report"
+	@echo "make compare RUNS='a b'      overlay runs' curves, with the blog's figures"
+	@echo "make check                   every model against the blog's diagram + errata"
 	@echo "make compat-check            check Chainer under Python 3.12 + NumPy 2"
 
 $(VENV)/.installed: setup.py requirements.txt constraints.txt tools/make_venv.sh
@@ -43,6 +48,15 @@ list: $(VENV)/.installed
 corpus: $(VENV)/.installed
 	$(PY) -m vox.cli corpus
 
+prepare: $(VENV)/.installed
+	$(PY) -m vox.cli prepare $(CORPUS)
+
+compare: $(VENV)/.installed
+	$(PY) -m vox.cli compare --blog $(RUNS)
+
+check: $(VENV)/.installed
+	$(PY) -m vox.cli check --all
+
 # Feature-set check under Python 3.12 + NumPy 2 without setuptools, in a
 # second venv (docs/compat.md); the test suite covers the main venv.
 compat-check:
@@ -50,3 +64,4 @@ compat-check:
 
 clean-venv:
 	rm -rf $(VENV)
+

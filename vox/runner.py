@@ -57,7 +57,8 @@ class ExperimentData:
 
 
 def resolve_corpus(source, config):
-    """CORPUS=synth | manifest.tsv | a folder holding manifest.tsv."""
+    """CORPUS=synth | manifest.tsv | a folder holding manifest.tsv |
+    kind:path (vox/corpus/readers.py; a manifest is written to the cache)."""
     source = source or config.data.corpus.source
     if source == 'synth':
         from vox.corpus.synth import CorpusSpec, ensure_corpus
@@ -66,6 +67,12 @@ def resolve_corpus(source, config):
                           speakers_per_cell=c.speakers_per_cell,
                           utterances_per_speaker=c.utterances_per_speaker)
         return ensure_corpus(cache_dir() / 'corpus', spec)
+    from vox.corpus import readers  # jvs/vctk/csj/CSV: manifest in cache
+    kind, rest = readers.split_spec(source)
+    if kind in ('jvs', 'vctk', 'csj') or (kind is None and readers.detect(
+            rest) not in (None, 'manifest')) or str(rest).lower().endswith(
+            '.csv'):
+        return readers.manifest_for(source, cache_dir())[0]
     if source.startswith('manifest:'):
         source = source[len('manifest:'):]
     path = Path(source).expanduser()
@@ -321,4 +328,6 @@ def _train(config, device, run_dir, snapshot, what, corpus, argv):
         return run_dir
     from vox.summary import write_summary
     write_summary(run_dir, config, trainer, time.time() - start)
+    from vox.report import write_report
+    write_report(run_dir)
     return run_dir

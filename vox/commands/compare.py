@@ -1,0 +1,28 @@
+"""vox compare RUN [RUN ...]: curves, plots and settings side by side."""
+
+
+def register(sub):
+    p = sub.add_parser(
+        'compare', help='compare run folders (curves, plots, settings)',
+        description='Overlays the runs\' LogReport curves (one PNG per '
+        'metric group), puts same-named PlotReport PNGs side by side with '
+        'a difference image, and writes compare.md: final and best value '
+        'of every shared metric and every setting that differs.')
+    p.add_argument('runs', nargs='+', metavar='RUN',
+                   help='run folders: results/<ID>/<run>')
+    p.add_argument('--blog', action='store_true',
+                   help="add the blog's reference figures as a column")
+    p.add_argument('--out', help='output folder (default: '
+                   '<results>/compare/<timestamp>)')
+    p.add_argument('--x', choices=('epoch', 'iteration'),
+                   help='x axis of the curves (default: epoch when every '
+                   'log entry has one)')
+    p.set_defaults(func=main)
+
+
+def main(args):
+    from vox.compare import compare
+    out, text = compare(args.runs, out=args.out, blog=args.blog,
+                        x_key=args.x)
+    print(text, end='')
+    print(f'vox: comparison written to {out}')

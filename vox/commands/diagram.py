@@ -1,0 +1,27 @@
+"""vox diagram ID: the built model as the blog's mermaid diagram."""
+
+
+def register(sub):
+    p = sub.add_parser(
+        'diagram', help="draw an experiment's model (mermaid or JSON)",
+        description='Builds the model at the blog\'s sizes, traces every '
+        'node\'s real output and prints a mermaid graph TD per model, '
+        'every edge labelled with the real C x T x F shape.')
+    p.add_argument('id', help='experiment ID (see vox list)')
+    p.add_argument('--format', choices=('mermaid', 'json'),
+                   default='mermaid', help='mermaid text (default) or data')
+    p.add_argument('--graph', help="only this model, e.g. 'generator' "
+                   "(StarGAN experiments have a generator and a "
+                   "discriminator)")
+    p.set_defaults(func=main)
+
+
+def main(args):
+    import sys
+
+    from vox.diagram import NoDiagram, render
+    try:
+        sys.stdout.write(render(args.id, args.format, args.graph))
+    except NoDiagram as e:
+        print(f'vox: {e}')
+        return 0

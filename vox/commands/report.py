@@ -1,0 +1,24 @@
+"""vox report RUN: write RUN/report.html (one self-contained page)."""
+
+
+def register(sub):
+    p = sub.add_parser(
+        'report', help="write a run's report.html",
+        description='Writes RUN/report.html: the run in the blog post\'s '
+        'shape (diagram, parameters, time, figures beside the blog\'s, '
+        'plots, samples with audio players, errata), every image and '
+        'sound embedded.')
+    p.add_argument('run', nargs='+', help='run folder(s): results/<ID>/<run>')
+    p.set_defaults(func=main)
+
+
+def main(args):
+    from pathlib import Path
+
+    from vox.errors import VoxError
+    from vox.report import write_report
+    for run in args.run:
+        if not (Path(run) / 'config.yaml').exists():
+            raise VoxError(f'{run}: not a vox run folder (no config.yaml); '
+                           f'give results/<ID>/<run>')
+        write_report(run)
