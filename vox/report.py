@@ -22,6 +22,7 @@ from pathlib import Path
 import yaml
 
 from vox.config import EXPERIMENTS_DIR
+from vox.summary import format_value  # the same numbers as summary.md
 
 #: Embedded samples stop here (the page stays openable); the rest are
 #: listed by name.
@@ -69,19 +70,11 @@ def _read_json(path, default):
         return default
 
 
-def _fmt(v):
-    if v is None:
-        return 'n/a'
-    if isinstance(v, float):
-        return f'{v:.4g}'
-    return str(v)
-
-
 def _table(header, rows):
     out = ['<table>', '<tr>' + ''.join(f'<th>{esc(h)}</th>' for h in header)
            + '</tr>']
     for row in rows:
-        out.append('<tr>' + ''.join(f'<td>{esc(_fmt(c))}</td>' for c in row)
+        out.append('<tr>' + ''.join(f'<td>{esc(format_value(c))}</td>' for c in row)
                    + '</tr>')
     out.append('</table>')
     return '\n'.join(out)

@@ -44,7 +44,7 @@ def summarize(config, log, elapsed, peak_gpu_mib=None):
             'final_metrics': metrics}
 
 
-def _fmt(v):
+def format_value(v):
     if v is None:
         return 'n/a'
     if isinstance(v, float):
@@ -59,11 +59,11 @@ def markdown(summary):
              '| figure | blog (2019) | this run | note |',
              '|---|---|---|---|']
     for r in summary['reference']:
-        lines.append(f"| {r['figure']} | {_fmt(r['blog'])} | "
-                     f"{_fmt(r['this_run'])} | {r['note']} |")
+        lines.append(f"| {r['figure']} | {format_value(r['blog'])} | "
+                     f"{format_value(r['this_run'])} | {r['note']} |")
     lines += ['', '| final metric | value |', '|---|---|']
     for k, v in sorted(summary['final_metrics'].items()):
-        lines.append(f'| {k} | {_fmt(v)} |')
+        lines.append(f'| {k} | {format_value(v)} |')
     return '\n'.join(lines) + '\n'
 
 
