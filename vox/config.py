@@ -77,7 +77,9 @@ class ReportConfig:
     snapshot_every: List[Any] = dataclasses.field(
         default_factory=lambda: [10, 'epoch'])
     snapshots_kept: int = 3
-    samples_every: List[Any] = dataclasses.field(
+    # Also written at the end of training; null: no samples at all (the
+    # test profiles, where sample PNGs would cost more than the training).
+    samples_every: Optional[List[Any]] = dataclasses.field(
         default_factory=lambda: [100, 'epoch'])
     progress_bar: bool = True
 

@@ -315,10 +315,23 @@ def _train(config, device, run_dir, snapshot, what, corpus, argv):
     trainer = module.build_trainer(config, data, run_dir, device)
     attach_guards(trainer, data, config)
     check_disk_space(run_dir, trainer, config.report.snapshots_kept)
+    # The snapshot to resume from, RESUME= or else the newest one in the
+    # folder (what the snapshot extension's autoload would pick), is loaded
+    # here, before trainer.run.  Chainer's autoload happens inside
+    # trainer.run, in the snapshot extension's initialize at priority -100,
+    # after extensions of higher priority have initialised from their fresh
+    # state: ExponentialShift sets the optimizer's lr from its not-yet-loaded
+    # schedule (the lr itself is not in the snapshot), so a resumed
+    # cfcefd21 trained with the undecayed lr until the next decay.
+    trainer.get_extension('snapshot').autoload = False
+    if snapshot is None:
+        from vox.runs import snapshots  # complete ones, by iteration
+        found = snapshots(run_dir)
+        snapshot = found[-1] if found else None
     if snapshot is not None:
-        # Named snapshot: load it, and keep autoload from picking a newer one.
-        trainer.get_extension('snapshot').autoload = False
         chainer.serializers.load_npz(str(snapshot), trainer)
+        print(f'vox: resumed from {Path(snapshot).name} (iteration '
+              f'{trainer.updater.iteration})', flush=True)
     from vox.extensions.guards import StopRequested
     start = time.time()
     try:

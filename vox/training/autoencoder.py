@@ -68,12 +68,14 @@ def build_trainer(config, data, run_dir, device):
                    trigger=tuple(config.report.log_every))
     add_lr_decay(trainer, config.train, {'main': optimizer})
     # Samples (spectrogram PNGs, input / copy-synthesis / output WAVs) of
-    # fixed validation crops every report.samples_every and at the end.
-    trainer.extend(
-        SampleWriter(sample_crops(data.validation, SAMPLE_CROPS),
-                     autoencoder_transform(autoencoder), device=device),
-        trigger=every_or_end(config.report.samples_every,
-                             config.train.epochs))
+    # fixed validation crops every report.samples_every and at the end
+    # (none when samples_every is null).
+    if config.report.samples_every is not None:
+        trainer.extend(
+            SampleWriter(sample_crops(data.validation, SAMPLE_CROPS),
+                         autoencoder_transform(autoencoder), device=device),
+            trigger=every_or_end(config.report.samples_every,
+                                 config.train.epochs))
     add_reports(trainer, config, PLOTS,
                 ['main/mse', 'validation/main/mse'])
     return trainer

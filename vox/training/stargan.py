@@ -128,12 +128,13 @@ def build_trainer(config, data, run_dir, device):
 
     table = SpeakerTable.from_data(data)
     table.save(run_dir)
-    from vox.extensions.conversion_samples import ConversionSamples
-    trainer.extend(
-        ConversionSamples.from_dataset(gen, data.validation, table,
-                                       device=device),
-        trigger=every_or_end(config.report.samples_every,
-                             config.train.epochs))
+    if config.report.samples_every is not None:  # null: no samples
+        from vox.extensions.conversion_samples import ConversionSamples
+        trainer.extend(
+            ConversionSamples.from_dataset(gen, data.validation, table,
+                                           device=device),
+            trigger=every_or_end(config.report.samples_every,
+                                 config.train.epochs))
     return trainer
 
 
