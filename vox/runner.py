@@ -192,13 +192,19 @@ def choose_run_dir(results, exp_id, run_name, profile, fresh=False,
             return previous[-1], None, (
                 f'resuming the unfinished run {previous[-1].name} '
                 f'(FRESH=1 starts a new one)')
+    run_dir = new_run_dir(base, profile)
+    return run_dir, None, f'starting run {run_dir.name}'
+
+
+def new_run_dir(base, profile):
+    """``base/<timestamp>[-profile][-n]``: a folder no other run has."""
     stamp = datetime.datetime.now().strftime('%Y%m%d-%H%M%S')
     name = stamp if profile in (None, 'faithful') else f'{stamp}-{profile}'
     run_dir, n = base / name, 1
     while run_dir.exists():  # two runs never share a folder
         n += 1
         run_dir = base / f'{name}-{n}'
-    return run_dir, None, f'starting run {run_dir.name}'
+    return run_dir
 
 
 def make_run_dir(run_dir):

@@ -14,7 +14,6 @@ Writes ``<results>/<ID>/<run>/``:
   spectrogram PNG, Griffin-Lim WAV and m every ``checkpoints_every``
   iterations and at the end).
 """
-import datetime
 import json
 import os
 import shlex
@@ -173,25 +172,10 @@ def load_target(cfg, device, results=None):
 
 def make_run_dir(results, exp_id, run_name, profile):
     """A new ``<results>/<ID>/<run>`` folder (a blur-mask run never resumes)."""
+    from vox import runner
     base = results_root(results) / exp_id
-    if run_name:
-        run_dir = base / run_name
-    else:
-        stamp = datetime.datetime.now().strftime('%Y%m%d-%H%M%S')
-        name = stamp if profile in (None, 'faithful') else f'{stamp}-{profile}'
-        run_dir, n = base / name, 1
-        while run_dir.exists():  # two runs never share a folder
-            n += 1
-            run_dir = base / f'{name}-{n}'
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        probe = run_dir / '.write-test'
-        probe.write_text('ok')
-        probe.unlink()
-    except OSError as e:
-        raise VoxError(f'cannot write results into {run_dir}: {e.strerror}; '
-                       f'choose another folder with RESULTS=dir') from None
-    return run_dir
+    run_dir = base / run_name if run_name else runner.new_run_dir(base, profile)
+    return runner.make_run_dir(run_dir)
 
 
 def write_run_info(run_dir, cfg, facts, device, argv):
