@@ -7,14 +7,12 @@ Evaluator on the fixed validation crops, ``validation/main/mse``.
 """
 import chainer
 import chainer.functions as F
-from chainer import training
-from chainer.training import extensions
 
 from vox.extensions.samples import (SampleWriter, autoencoder_transform,
                                     sample_crops)
 from vox.links.autoencoder import AutoEncoder
-from vox.training.common import (add_lr_decay, add_reports, every_or_end,
-                                 make_optimizer)
+from vox.training.common import (add_reports, every_or_end,
+                                 single_model_trainer)
 
 #: Validation crops written as samples (spectrograms + audio) each time.
 SAMPLE_CROPS = 4
@@ -52,21 +50,7 @@ def build_models(config, n_classes=None):
 def build_trainer(config, data, run_dir, device):
     autoencoder = build_models(config, data.labels.n_classes)['autoencoder']
     model = AutoEncoderLoss(autoencoder)
-    model.to_device(device)
-    optimizer = make_optimizer(config.train, model)
-    train_iter = chainer.iterators.SerialIterator(
-        data.train, config.train.batch_size,
-        order_sampler=chainer.iterators.ShuffleOrderSampler(
-            data.order_rng))
-    val_iter = chainer.iterators.SerialIterator(
-        data.validation, config.train.batch_size, repeat=False,
-        shuffle=False)
-    updater = training.StandardUpdater(train_iter, optimizer, device=device)
-    trainer = training.Trainer(updater, (config.train.epochs, 'epoch'),
-                               out=str(run_dir))
-    trainer.extend(extensions.Evaluator(val_iter, model, device=device),
-                   trigger=tuple(config.report.log_every))
-    add_lr_decay(trainer, config.train, {'main': optimizer})
+    trainer = single_model_trainer(config, data, run_dir, device, model)
     # Samples (spectrogram PNGs, input / copy-synthesis / output WAVs) of
     # fixed validation crops every report.samples_every and at the end
     # (none when samples_every is null).

@@ -1,12 +1,10 @@
 """e19098ab: the classifier's loss, reports and trainer."""
 import chainer
 import chainer.functions as F
-from chainer import training
-from chainer.training import extensions
 
 from vox.dataset import GROUPS
 from vox.links.classifier import Classifier
-from vox.training.common import add_lr_decay, add_reports, make_optimizer
+from vox.training.common import add_reports, single_model_trainer
 
 
 class ClassifierLoss(chainer.Chain):
@@ -53,21 +51,7 @@ def build_models(config, n_classes):
 def build_trainer(config, data, run_dir, device):
     model = ClassifierLoss(
         build_models(config, data.labels.n_classes)['classifier'])
-    model.to_device(device)
-    optimizer = make_optimizer(config.train, model)
-    train_iter = chainer.iterators.SerialIterator(
-        data.train, config.train.batch_size,
-        order_sampler=chainer.iterators.ShuffleOrderSampler(
-            data.order_rng))
-    val_iter = chainer.iterators.SerialIterator(
-        data.validation, config.train.batch_size, repeat=False,
-        shuffle=False)
-    updater = training.StandardUpdater(train_iter, optimizer, device=device)
-    trainer = training.Trainer(updater, (config.train.epochs, 'epoch'),
-                               out=str(run_dir))
-    trainer.extend(extensions.Evaluator(val_iter, model, device=device),
-                   trigger=tuple(config.report.log_every))
-    add_lr_decay(trainer, config.train, {'main': optimizer})
+    trainer = single_model_trainer(config, data, run_dir, device, model)
     add_reports(trainer, config, PLOTS, [
         'main/loss', 'validation/main/loss', 'validation/main/acc_speaker',
         'validation/main/acc_birthplace', 'validation/main/acc_sex'])

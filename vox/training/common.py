@@ -33,6 +33,32 @@ def add_lr_decay(trainer, train, optimizers):
             name=f'lr_decay_{name}')
 
 
+def single_model_trainer(config, data, run_dir, device, model):
+    """Trainer for one loss chain and one optimizer (classifier, AE).
+
+    The training order is shuffled by ``data.order_rng`` (seeded, in the
+    snapshot through RandomStates), validation is the fixed crops in order
+    through an Evaluator calling the same ``model.forward``, and the lr
+    schedule, if any, is attached.  Reports are the caller's.
+    """
+    model.to_device(device)
+    optimizer = make_optimizer(config.train, model)
+    train_iter = chainer.iterators.SerialIterator(
+        data.train, config.train.batch_size,
+        order_sampler=chainer.iterators.ShuffleOrderSampler(
+            data.order_rng))
+    val_iter = chainer.iterators.SerialIterator(
+        data.validation, config.train.batch_size, repeat=False,
+        shuffle=False)
+    updater = training.StandardUpdater(train_iter, optimizer, device=device)
+    trainer = training.Trainer(updater, (config.train.epochs, 'epoch'),
+                               out=str(run_dir))
+    trainer.extend(extensions.Evaluator(val_iter, model, device=device),
+                   trigger=tuple(config.report.log_every))
+    add_lr_decay(trainer, config.train, {'main': optimizer})
+    return trainer
+
+
 class PlotReport(extensions.PlotReport):
     """Chainer's PlotReport, made exactly resumable (issue 8).
 
