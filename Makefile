@@ -15,7 +15,7 @@ RUN_OPTS = $(if $(PROFILE),--profile $(PROFILE)) $(if $(DEVICE),--device $(DEVIC
            $(if $(RESULTS),--results $(RESULTS)) $(if $(FRESH),--fresh) \
            $(if $(RESUME),--resume $(RESUME))
 
-.PHONY: help install test exp-% corpus prepare compare check list clean-venv compat-check
+.PHONY: help install test exp-% corpus prepare compare check list clean-venv compat-check bench
 
 help:
 	@echo "make install                 create .venv with pinned dependencies"
@@ -30,6 +30,7 @@ help:
 	@echo "make compare RUNS='a b'      overlay runs' curves, with the blog's figures"
 	@echo "make check                   every model against the blog's diagram + errata"
 	@echo "make compat-check            check Chainer under Python 3.12 + NumPy 2"
+	@echo "make bench [DEVICE=@numpy|@cupy:0]  time, memory, FLOP/s of every experiment -> docs/performance.md"
 
 $(VENV)/.installed: setup.py requirements.txt constraints.txt tools/make_venv.sh
 	VENV=$(VENV) bash tools/make_venv.sh
@@ -56,6 +57,9 @@ compare: $(VENV)/.installed
 
 check: $(VENV)/.installed
 	$(PY) -m vox.cli check --all
+
+bench: $(VENV)/.installed
+	$(PY) tools/bench.py $(if $(DEVICE),--device $(DEVICE))
 
 # Feature-set check under Python 3.12 + NumPy 2 without setuptools, in a
 # second venv (docs/compat.md); the test suite covers the main venv.

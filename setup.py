@@ -18,7 +18,7 @@ setup(
     ],
     extras_require={
         # CuPy 13 is the last series that accepts NumPy 1 and ships cuDNN;
-        # the NumPy-2/CuPy-14 route is documented in docs/gpu.md.
+        # the NumPy-2/CuPy-14 route is described in docs/compat.md.
         'gpu': ['cupy-cuda12x>=13,<14'],
         'test': ['pytest'],
     },

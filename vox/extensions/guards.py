@@ -79,7 +79,34 @@ def _to_host(value):
     return chainer.backend.CpuDevice().send(getattr(value, 'array', value))
 
 
+def _all_finite(values):
+    """Whether every value is finite, with one device-to-host transfer per
+    GPU rather than one per value: on CuPy each ``bool()`` is a
+    synchronisation, and the guard looks at every reported term and every
+    parameter at every iteration (about 80 for a StarGAN).  On NumPy the
+    same check as before."""
+    on_gpu = {}
+    for value in values:
+        a = getattr(value, 'array', value)
+        xp = chainer.backend.get_array_module(a)
+        if xp is np:
+            if not np.all(np.isfinite(a)):
+                return False
+        else:
+            on_gpu.setdefault(chainer.backend.get_device_from_array(a),
+                              []).append(a)
+    for device, arrays in on_gpu.items():
+        with chainer.using_device(device):
+            xp = device.xp
+            flags = xp.stack([xp.isfinite(a).all() for a in arrays])
+            if not bool(flags.all()):
+                return False
+    return True
+
+
 def _non_finite_terms(observation):
+    if _all_finite(observation.values()):
+        return None
     # Terms before totals, so the message shows where it started.
     keys = sorted(observation, key=lambda k: (k.endswith('/loss'), k))
     broken = [k for k in keys if not np.all(np.isfinite(
@@ -88,6 +115,10 @@ def _non_finite_terms(observation):
 
 
 def _non_finite_parameter(optimizers):
+    if _all_finite(param.array for opt in optimizers.values()
+                   for param in opt.target.params()
+                   if param.array is not None):
+        return None
     for name, opt in sorted(optimizers.items()):
         for path, param in opt.target.namedparams():
             if param.array is None:
