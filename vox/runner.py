@@ -257,18 +257,24 @@ def seed_everything(seed, device):
         device.xp.random.seed(seed)
 
 
-def write_run_info(run_dir, config, data, device, argv):
-    resolved = to_dict(config)
-    resolved['corpus'] = {'manifest': str(data.manifest),
-                          'n_classes': list(data.labels.n_classes),
-                          'train_crops': len(data.train),
-                          'validation_crops': len(data.validation)}
+def write_provenance(run_dir, resolved, device, argv):
+    """config.yaml (the resolved config, as a dict), command.txt and
+    environment.json: what every run folder needs to be rerun."""
     with open(run_dir / 'config.yaml', 'w') as f:
         yaml.safe_dump(resolved, f, sort_keys=False)
     (run_dir / 'command.txt').write_text(
         ' '.join(shlex.quote(a) for a in argv) + '\n')
     with open(run_dir / 'environment.json', 'w') as f:
         json.dump(environment(device), f, indent=2)
+
+
+def write_run_info(run_dir, config, data, device, argv):
+    resolved = to_dict(config)
+    resolved['corpus'] = {'manifest': str(data.manifest),
+                          'n_classes': list(data.labels.n_classes),
+                          'train_crops': len(data.train),
+                          'validation_crops': len(data.validation)}
+    write_provenance(run_dir, resolved, device, argv)
     with open(run_dir / 'labels.json', 'w') as f:
         json.dump(data.labels.names, f, indent=1)
 

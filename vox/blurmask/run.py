@@ -16,14 +16,12 @@ Writes ``<results>/<ID>/<run>/``:
 """
 import json
 import os
-import shlex
 import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
-import yaml
 
 import chainer
 import chainer.functions as F
@@ -179,15 +177,10 @@ def make_run_dir(results, exp_id, run_name, profile):
 
 
 def write_run_info(run_dir, cfg, facts, device, argv):
-    from vox.runner import environment
+    from vox.runner import write_provenance
     resolved = to_dict(cfg)
     resolved['resolved'] = facts
-    with open(run_dir / 'config.yaml', 'w') as f:
-        yaml.safe_dump(resolved, f, sort_keys=False)
-    (run_dir / 'command.txt').write_text(
-        ' '.join(shlex.quote(a) for a in argv) + '\n')
-    with open(run_dir / 'environment.json', 'w') as f:
-        json.dump(environment(device), f, indent=2)
+    write_provenance(run_dir, resolved, device, argv)
 
 
 def to_raw(spec, scale):
