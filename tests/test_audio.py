@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from vox import audio
+from vox.data import audio
 
 SR = audio.SAMPLE_RATE
 

@@ -14,16 +14,16 @@ import soundfile
 import vox  # noqa: F401  (compat before chainer)
 import chainer
 
-from vox import audio
-from vox import dataset as ds
+from vox.data import audio
+from vox.data import dataset as ds
 from vox.cli import main as vox_main
 from vox.commands import reconstruct as rec
 from vox.config import load_config
-from vox.corpus.manifest import Utterance
+from vox.data.corpus.manifest import Utterance
 from vox.extensions import samples
-from vox.features import Features
+from vox.data.features import Features
 from vox.links.autoencoder import AutoEncoder
-from vox.runner import ExperimentData, write_run_info
+from vox.runs.runner import ExperimentData, write_run_info
 from vox.training import autoencoder as ae_training
 
 WIDTH = 1 / 16

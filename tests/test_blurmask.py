@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 import vox  # noqa: F401  (compat before chainer)
-from vox import audio
+from vox.data import audio
 from vox.blurmask import objective as obj
-from vox.blurmask.config import (BlurMaskConfig, load_blurmask_config,
+from vox.config.blurmask import (BlurMaskConfig, load_blurmask_config,
                                  is_blurmask)
 from vox.blurmask.plots import PLOT_FILES, keep_smallest
 from vox.config import ConfigError, load_config

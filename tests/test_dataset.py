@@ -2,9 +2,9 @@ from pathlib import Path
 
 import numpy as np
 
-from vox import dataset as ds
-from vox.corpus.manifest import Utterance
-from vox.features import Features
+from vox.data import dataset as ds
+from vox.data.corpus.manifest import Utterance
+from vox.data.features import Features
 
 
 def utterances(n_speakers=4, per_speaker=10):

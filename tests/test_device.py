@@ -1,4 +1,4 @@
-"""vox.device: DEVICE= never falls back to the CPU silently.
+"""vox.base.device: DEVICE= never falls back to the CPU silently.
 
 CPU-runnable: a fake ``cupy`` module (monkeypatched into ``sys.modules``)
 stands for each way a CuPy install can be broken.
@@ -12,12 +12,12 @@ import vox  # noqa: F401  (compat before chainer)
 import chainer
 from chainer.backends import cuda
 
-from vox.device import get_device
-from vox.errors import VoxError
+from vox.base.device import get_device
+from vox.base.errors import VoxError
 
 
 def fake_cupy(device_count=1, count_error=None, kernel_error=None):
-    """A module with the few names vox.device touches."""
+    """A module with the few names vox.base.device touches."""
     cupy = types.ModuleType('cupy')
     cupy.__version__ = '13.6.0'
 

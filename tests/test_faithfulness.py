@@ -1,6 +1,6 @@
 """vox diagram / check / compare / report (issue 6).
 
-Building every model at the blog's size takes seconds; vox.diagram caches
+Building every model at the blog's size takes seconds; vox.faithfulness.diagram caches
 the traced shapes per process, so the models are built once per session.
 """
 import json
@@ -13,12 +13,12 @@ import soundfile
 import yaml
 
 import vox  # noqa: F401  (compat before chainer)
-from vox import check as vcheck
-from vox.compare import compare
+from vox.faithfulness import check as vcheck
+from vox.reports.compare import compare
 from vox.config import EXPERIMENTS_DIR
-from vox.diagram import (describe_experiment, known_experiments,
+from vox.faithfulness.diagram import (describe_experiment, known_experiments,
                          no_diagram_reason, render)
-from vox.report import write_report
+from vox.reports.report import write_report
 
 REPO = Path(__file__).resolve().parent.parent
 SEEDS = REPO.parent / 'shared' / 'seeds'

@@ -1,9 +1,9 @@
-"""The corpus manifest (vox/corpus/manifest.py)."""
+"""The corpus manifest (vox/data/corpus/manifest.py)."""
 from pathlib import Path
 
 import pytest
 
-from vox.corpus.manifest import (ManifestError, Utterance, read_manifest,
+from vox.data.corpus.manifest import (ManifestError, Utterance, read_manifest,
                                  write_manifest)
 
 

@@ -1,4 +1,4 @@
-"""vox.perf (what tools/bench.py measures with) and tools/bench.py itself."""
+"""vox.base.perf (what tools/bench.py measures with) and tools/bench.py itself."""
 import importlib.util
 import json
 import subprocess
@@ -13,7 +13,7 @@ import chainer
 import chainer.functions as F
 import chainer.links as L
 
-from vox import perf
+from vox.base import perf
 from vox.extensions import guards
 
 REPO = Path(__file__).resolve().parent.parent

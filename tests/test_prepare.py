@@ -12,8 +12,8 @@ import soundfile
 
 import vox  # noqa: F401
 from vox.cli import main as cli
-from vox.errors import VoxError
-from vox.prepare import load_checked, prepare
+from vox.base.errors import VoxError
+from vox.data.prepare import load_checked, prepare
 
 RNG = np.random.default_rng(7)
 
@@ -115,8 +115,8 @@ def test_fuzz_prepare(tmp_path, capsys):
 
 
 def test_training_loader_uses_the_same_checks(tmp_path):
-    from vox.corpus.manifest import Utterance
-    from vox.features import load_features
+    from vox.data.corpus.manifest import Utterance
+    from vox.data.features import load_features
     manifest, good, bad = fuzz_corpus(tmp_path / 'c')
     utts = [Utterance(tmp_path / 'c' / n, 's') for n in ('nan.wav', 'g16.wav')]
     f = load_features(utts, tmp_path / 'cache')

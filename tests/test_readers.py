@@ -6,8 +6,8 @@ import pytest
 import soundfile
 
 import vox  # noqa: F401
-from vox.corpus import readers
-from vox.corpus.manifest import read_manifest
+from vox.data.corpus import readers
+from vox.data.corpus.manifest import read_manifest
 
 
 def tone(path, rate=16000, seconds=1.3, channels=1, subtype='PCM_16',
@@ -199,7 +199,7 @@ def test_detect_manifest_and_unknown(tmp_path):
 
 
 def test_runner_resolves_kinds(tmp_path, monkeypatch):
-    from vox.runner import resolve_corpus
+    from vox.runs.runner import resolve_corpus
     monkeypatch.setenv('VOX_CACHE', str(tmp_path / 'cache'))
     make_vctk_080(tmp_path / 'v')
     manifest = resolve_corpus(f'vctk:{tmp_path / "v"}', None)

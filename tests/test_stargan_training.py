@@ -15,11 +15,11 @@ import soundfile
 import yaml
 
 import vox  # noqa: F401  (compat before chainer)
-from vox import audio
+from vox.data import audio
 from vox.cli import main as vox_main
 from vox.config import ConfigError, load_config
 from vox.extensions import conversion_samples, samples
-from vox.runner import REPO, run
+from vox.runs.runner import REPO, run
 from vox.training.stargan import PLOTS, SpeakerTable
 from vox.updaters.stargan import LABEL_NAMES
 
@@ -228,13 +228,13 @@ def test_most_typical_speaker_fills_in_missing_attributes():
     assert t.resolve(birthplace='n', sex='F') == ('a', 'n', 'F')
     assert t.resolve(speaker='d') == ('d', 's', 'M')
     assert t.resolve('a', 's', 'M') == ('a', 's', 'M')    # all given: as is
-    with pytest.raises(vox.errors.VoxError, match='no speaker'):
+    with pytest.raises(vox.base.errors.VoxError, match='no speaker'):
         t.resolve(speaker='a', sex='M')
-    with pytest.raises(vox.errors.VoxError, match="valid birthplaces: n, s"):
+    with pytest.raises(vox.base.errors.VoxError, match="valid birthplaces: n, s"):
         t.resolve(birthplace='x')
-    with pytest.raises(vox.errors.VoxError, match='M or F'):
+    with pytest.raises(vox.base.errors.VoxError, match='M or F'):
         t.resolve(sex='x')
-    with pytest.raises(vox.errors.VoxError, match='at least one'):
+    with pytest.raises(vox.base.errors.VoxError, match='at least one'):
         t.resolve()
 
 

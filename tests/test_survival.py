@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vox import runner
+from vox.runs import runner
 from vox.config import load_config
-from vox.dataset import SpectrogramCropDataset
+from vox.data.dataset import SpectrogramCropDataset
 from vox.extensions.guards import NonFiniteError
 
 REPO = Path(__file__).resolve().parent.parent

@@ -1,4 +1,4 @@
-"""The built-in generated corpus (vox/corpus/synth.py)."""
+"""The built-in generated corpus (vox/data/corpus/synth.py)."""
 import collections
 import filecmp
 import os
@@ -8,9 +8,9 @@ import pytest
 import pyworld
 from scipy.io import wavfile
 
-from vox.corpus import synth
-from vox.corpus.manifest import read_manifest
-from vox.corpus.synth import (MIN_SAMPLES, CorpusSpec, ensure_corpus,
+from vox.data.corpus import synth
+from vox.data.corpus.manifest import read_manifest
+from vox.data.corpus.synth import (MIN_SAMPLES, CorpusSpec, ensure_corpus,
                               generate_corpus)
 
 TINY = CorpusSpec(birthplaces=2, speakers_per_cell=2, utterances_per_speaker=2)

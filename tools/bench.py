@@ -16,7 +16,7 @@ configuration's minibatch and input length:
   the training iterator (SerialIterator + converter, features cached);
 * peak host memory (VmHWM of the child, and ru_maxrss as the parent sees
   it); peak GPU memory of CuPy's pool on a GPU;
-* FLOPs per iteration from the layer shapes (see ``vox/perf.py``) and the
+* FLOPs per iteration from the layer shapes (see ``vox/base/perf.py``) and the
   FLOP/s achieved, beside the device's peak;
 * time per epoch and for the blog's schedule, on the generated corpus and
   per 1000 utterances of real data.
@@ -74,7 +74,7 @@ def pad_labels(data, n_classes):
     """Gives the label space at least ``n_classes`` classes per group, so
     the models are built with the blog's head sizes (1421 / 53 / 2) while
     the crops come from the corpus (their labels are valid indices)."""
-    from vox.dataset import GROUPS, LabelSpace
+    from vox.data.dataset import GROUPS, LabelSpace
     names = {}
     for group, n in zip(GROUPS, n_classes):
         have = list(data.labels.names[group])
@@ -85,7 +85,7 @@ def pad_labels(data, n_classes):
 
 def _iteration_timer(device, updater, stargan, warmup, iters, gen_iters):
     import chainer
-    from vox import perf
+    from vox.base import perf
 
     class IterationTimer(chainer.training.Extension):
         """Wall time from one iteration's end to the next's (device synced)."""
@@ -151,9 +151,10 @@ def _iteration_timer(device, updater, stargan, warmup, iters, gen_iters):
 def bench_experiment(exp_id, args):
     import chainer
     import numpy as np
-    from vox import perf, runner
+    from vox.base import perf
+    from vox.runs import runner
     from vox.config import load_config
-    from vox.device import get_device
+    from vox.base.device import get_device
 
     started = time.time()
     config = load_config(exp_id, args.profile)
@@ -319,9 +320,10 @@ def vram_experiment(exp_id, frames, args):
 
     import chainer
     import numpy as np
-    from vox import perf, runner
+    from vox.base import perf
+    from vox.runs import runner
     from vox.config import load_config
-    from vox.device import get_device
+    from vox.base.device import get_device
     from vox.training.common import make_optimizer
     from vox.training.stargan import build_models, check_crop_frames
     from vox.updaters.stargan import StarGANUpdater
@@ -517,7 +519,7 @@ def run_child(cmd, label):
 def machine(args):
     import chainer
     import numpy
-    from vox import perf
+    from vox.base import perf
     cpu = perf.cpu_description()
     peak, peak_how = perf.cpu_peak_flops(cpu)
     desc = {'cpu': cpu, 'cpu_peak_flops': peak, 'cpu_peak_source': peak_how,
@@ -584,8 +586,8 @@ def main(argv=None):
             json.dump(result, f)
         return 0
 
-    from vox.errors import VoxError
-    from vox.device import get_device
+    from vox.base.errors import VoxError
+    from vox.base.device import get_device
     from vox.config import known_ids
     try:
         get_device(args.device)  # a clear error before any child starts

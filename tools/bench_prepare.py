@@ -20,7 +20,7 @@ import time
 
 import vox  # noqa: F401  (compat before chainer)
 
-from vox.prepare import prepare
+from vox.data.prepare import prepare
 
 
 def main(argv=None):
@@ -31,7 +31,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     if args.corpus == 'synth':  # generate (untimed) before the clock starts
         from vox.config import load_config
-        from vox.runner import resolve_corpus
+        from vox.runs.runner import resolve_corpus
         spec = f'manifest:{resolve_corpus("synth", load_config("e19098ab"))}'
     else:
         spec = args.corpus

@@ -6,7 +6,7 @@ import pkgutil
 import sys
 
 import vox.commands
-from vox.errors import VoxError
+from vox.base.errors import VoxError
 
 
 def build_parser():

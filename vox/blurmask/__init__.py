@@ -7,7 +7,7 @@ original (an MSE term, which wants ``m`` small) while the blur is as wide as
 possible (``-H(m)``, ``H`` = log m over the points, which wants ``m``
 large).  Points that end with small ``m`` are the ones the network needs.
 
-* :mod:`vox.blurmask.config`: ``BlurMaskConfig`` (YAML, strict keys,
+* :mod:`vox.config.blurmask`: ``BlurMaskConfig`` (YAML, strict keys,
   ``base:`` files, profiles).
 * :mod:`vox.blurmask.objective`: the loss, its two gradient terms, one step.
 * :mod:`vox.blurmask.run`: the loop; writes ``results/<ID>/<run>/``.

@@ -6,7 +6,7 @@
   by default); ``blur`` is :func:`vox.functions.frequency_blur` with the
   run's boundary rule; ``s`` maps the blur's scale to the scale the target
   network was trained on (differentiable, the same map as
-  :func:`vox.audio.to_unit` / :func:`vox.audio.from_unit`); ``f`` is the
+  :func:`vox.data.audio.to_unit` / :func:`vox.data.audio.from_unit`); ``f`` is the
   frozen target (BatchNorm in inference mode); ``f(s(x))`` is computed once.
 * ``MSE``: mean over the output's elements (``F.mean_squared_error``).
 * ``H(m) = reduce_p log(max(|m_p|, floor))`` with ``reduce`` = sum (the
@@ -45,14 +45,14 @@ import chainer
 import chainer.functions as F
 from chainer import backend
 
-from vox import audio
+from vox.data import audio
 from vox.functions.frequency_blur import frequency_blur
 
 LOG10_OVER_20 = math.log(10.0) / 20.0
 
 
 def to_unit(v):
-    """Differentiable :func:`vox.audio.to_unit` (zero gradient where clipped)."""
+    """Differentiable :func:`vox.data.audio.to_unit` (zero gradient where clipped)."""
     floor = 10.0 ** (audio.DB_MIN / 20.0)
     db = (20.0 / math.log(10.0)) * F.log(F.maximum(
         v, v.xp.full(v.shape, floor, dtype=v.dtype)))
@@ -61,7 +61,7 @@ def to_unit(v):
 
 
 def from_unit(v):
-    """Differentiable :func:`vox.audio.from_unit`."""
+    """Differentiable :func:`vox.data.audio.from_unit`."""
     db = v * (audio.DB_MAX - audio.DB_MIN) + audio.DB_MIN
     return F.exp(db * LOG10_OVER_20)
 

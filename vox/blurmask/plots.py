@@ -27,8 +27,8 @@ import matplotlib.ticker  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from vox import audio  # noqa: E402
-from vox.plotting import save_spectrograms, to_db  # noqa: E402
+from vox.data import audio  # noqa: E402
+from vox.data.plotting import save_spectrograms, to_db  # noqa: E402
 
 PLOT_FILES = ('loss_terms.png', 'grad_terms.png', 'm_evolution.png',
               'm_final.png', 'histograms.png', 'output_distribution.png',

@@ -26,15 +26,15 @@ import numpy as np
 import chainer
 import chainer.functions as F
 
-from vox import audio
+from vox.data import audio
 from vox.blurmask import plots
-from vox.blurmask.config import (TARGET_EXPERIMENTS, load_blurmask_config,
+from vox.config.blurmask import (TARGET_EXPERIMENTS, load_blurmask_config,
                                  to_dict)
 from vox.blurmask.objective import Objective, as_numpy, project, step
 from vox.config import CorpusConfig
-from vox.device import get_device
-from vox.errors import VoxError
-from vox.progress import progress
+from vox.base.device import get_device
+from vox.base.errors import VoxError
+from vox.base.progress import progress
 
 REPO = Path(__file__).resolve().parent.parent.parent
 
@@ -74,9 +74,9 @@ def load_input(cfg, corpus=None):
                           inp.frames, inp.start, inp.path)
         return mag, {'source': 'wav', 'path': str(Path(inp.path).resolve()),
                      'start_frame': start, 'frames': inp.frames}
-    from vox.corpus.manifest import read_manifest
-    from vox.features import load_features
-    from vox.runner import cache_dir, resolve_corpus
+    from vox.data.corpus.manifest import read_manifest
+    from vox.data.features import load_features
+    from vox.runs.runner import cache_dir, resolve_corpus
     # The built-in corpus exactly as e19098ab generates it (seed 0).
     shim = SimpleNamespace(data=SimpleNamespace(corpus=CorpusConfig()),
                            seed=0)
@@ -107,7 +107,7 @@ def load_input(cfg, corpus=None):
 # ---------------------------------------------------------------- the target
 
 def _snapshot_time(run_dir):
-    from vox.runs import snapshots
+    from vox.training.store import snapshots
     found = snapshots(run_dir)
     return found[-1].stat().st_mtime if found else None
 
@@ -146,7 +146,7 @@ def load_target(cfg, device, results=None):
     if t.kind == 'identity':
         return (lambda v: v), t.scale or 'unit', {'kind': 'identity',
                                                   'output': output}
-    from vox.runs import load_models, newest_snapshot
+    from vox.training.store import load_models, newest_snapshot
     run_dir = find_target_run(cfg, results)
     snapshot = newest_snapshot(run_dir)
     run, models = load_models(run_dir, device=device)
@@ -170,14 +170,14 @@ def load_target(cfg, device, results=None):
 
 def make_run_dir(results, exp_id, run_name, profile):
     """A new ``<results>/<ID>/<run>`` folder (a blur-mask run never resumes)."""
-    from vox import runner
+    from vox.runs import runner
     base = results_root(results) / exp_id
     run_dir = base / run_name if run_name else runner.new_run_dir(base, profile)
     return runner.make_run_dir(run_dir)
 
 
 def write_run_info(run_dir, cfg, facts, device, argv):
-    from vox.runner import write_provenance
+    from vox.runs.runner import write_provenance
     resolved = to_dict(cfg)
     resolved['resolved'] = facts
     write_provenance(run_dir, resolved, device, argv)

@@ -67,7 +67,7 @@ def table(rows):
 
 def main(args):
     from vox.blurmask.run import results_root
-    from vox.errors import VoxError
+    from vox.base.errors import VoxError
     results = results_root(args.results)
     rows = collect(results)
     if not rows:

@@ -14,8 +14,8 @@ def register(sub):
 
 
 def main(args):
-    from vox.check import check, check_all
-    from vox.errors import VoxError
+    from vox.faithfulness.check import check, check_all
+    from vox.base.errors import VoxError
     if args.all == bool(args.id):
         raise VoxError('give an experiment ID or --all')
     if args.all:

@@ -21,7 +21,7 @@ def register(sub):
 
 
 def main(args):
-    from vox.compare import compare
+    from vox.reports.compare import compare
     out, text = compare(args.runs, out=args.out, blog=args.blog,
                         x_key=args.x)
     print(text, end='')

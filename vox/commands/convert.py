@@ -26,7 +26,7 @@
 import sys
 from pathlib import Path
 
-from vox.errors import VoxError
+from vox.base.errors import VoxError
 
 
 def register(sub):
@@ -45,7 +45,7 @@ def register(sub):
 
 def load_stargan(run_dir, snapshot=None, device=None):
     """(run, generator, SpeakerTable) of a StarGAN run folder."""
-    from vox.runs import load_models, load_run
+    from vox.training.store import load_models, load_run
     from vox.training.stargan import SpeakerTable
     run = load_run(run_dir)
     if run.config.kind != 'stargan':
@@ -60,7 +60,7 @@ def convert_wave(gen, wave, target, device=None, n_iter=None):
     """16 kHz ``wave`` -> converted 16 kHz wave of the same length."""
     import numpy as np
 
-    from vox import audio
+    from vox.data import audio
     from vox.extensions.samples import GL_ITERATIONS
     from vox.training.stargan import convert_unit
     n = len(wave)
@@ -79,7 +79,7 @@ def convert_wave(gen, wave, target, device=None, n_iter=None):
 def main(args):
     import chainer
 
-    from vox import audio
+    from vox.data import audio
     device = chainer.get_device(args.device or '@numpy')
     if args.snapshot and not Path(args.snapshot).is_file():
         raise VoxError(f'--snapshot {args.snapshot}: no such file')

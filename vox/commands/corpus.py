@@ -8,5 +8,5 @@ def register(sub):
 
 def main(args):
     from vox.config import load_config
-    from vox.runner import resolve_corpus
+    from vox.runs.runner import resolve_corpus
     print(resolve_corpus('synth', load_config('e19098ab')))

@@ -19,7 +19,7 @@ def register(sub):
 def main(args):
     import sys
 
-    from vox.diagram import NoDiagram, render
+    from vox.faithfulness.diagram import NoDiagram, render
     try:
         sys.stdout.write(render(args.id, args.format, args.graph))
     except NoDiagram as e:

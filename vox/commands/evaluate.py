@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from vox.errors import VoxError
+from vox.base.errors import VoxError
 
 GROUPS = ('speaker', 'birthplace', 'sex')
 
@@ -57,7 +57,7 @@ def register(sub):
 
 def find_classifier(run_dir):
     """The newest e19098ab run with a snapshot under ``run_dir``'s root."""
-    from vox.runs import snapshots
+    from vox.training.store import snapshots
     root = Path(run_dir).resolve().parent.parent
     folder = root / 'e19098ab'
     found = []
@@ -76,7 +76,7 @@ def find_classifier(run_dir):
 
 def lsd_db(x, y):
     """Mean log-spectral distance (dB) between [0, 1] maps (N, 1, T, F)."""
-    from vox import audio
+    from vox.data import audio
     diff = (np.asarray(x, np.float64) - np.asarray(y, np.float64)) * (
         audio.DB_MAX - audio.DB_MIN)
     return float(np.sqrt((diff ** 2).mean(axis=-1)).mean())
@@ -139,7 +139,7 @@ def score(gen, classifier, x, labels, combinations, n_classes, *,
 
 def load_eval_data(run, crop_frames, crops):
     """Validation crops of ``crop_frames`` from the run's own corpus."""
-    from vox.runner import load_data
+    from vox.runs.runner import load_data
     with open(run.path / 'config.yaml') as f:
         facts = (yaml.safe_load(f) or {}).get('corpus') or {}
     manifest = facts.get('manifest')
@@ -182,7 +182,7 @@ def report(result):
 def main(args):
     import chainer
 
-    from vox.runs import load_models, load_run, newest_snapshot
+    from vox.training.store import load_models, load_run, newest_snapshot
     device = chainer.get_device(args.device or '@numpy')
     if args.crops < 1 or args.targets < 1:
         raise VoxError('--crops and --targets must be at least 1')

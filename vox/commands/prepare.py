@@ -1,4 +1,4 @@
-"""vox prepare CORPUS: check a corpus and cache its features (vox/prepare.py)."""
+"""vox prepare CORPUS: check a corpus and cache its features (vox/data/prepare.py)."""
 
 
 def register(sub):
@@ -24,8 +24,8 @@ def register(sub):
 
 
 def main(args):
-    from vox.prepare import prepare
-    from vox.runner import cache_dir
+    from vox.data.prepare import prepare
+    from vox.runs.runner import cache_dir
     options = dict(mic=args.mic, birthplace=args.birthplace)
     prepare(args.corpus, cache_dir(), jobs=args.jobs,
             crop_frames=args.crop_frames, verbose=args.verbose, **options)

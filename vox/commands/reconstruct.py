@@ -4,7 +4,7 @@
                     [--latent OUT.npz] [--snapshot PATH] [--device @numpy]
 
 Any length and sample rate in (mixed to mono, resampled to 16 kHz by
-:func:`vox.audio.load_wav`), the reconstructed 16 kHz WAV of the whole
+:func:`vox.data.audio.load_wav`), the reconstructed 16 kHz WAV of the whole
 utterance out, exactly as many samples as the resampled input.
 
 How a whole utterance goes through a model trained on 32-frame crops:
@@ -38,7 +38,7 @@ covers STFT frames 2i and 2i+1), ``hop`` and ``sample_rate``.
 """
 import numpy as np
 
-from vox.errors import VoxError
+from vox.base.errors import VoxError
 
 #: Frames per model call and context frames on each side of a chunk.
 CHUNK = 512
@@ -103,7 +103,7 @@ def reconstruct_magnitude(autoencoder, mag, device=None, chunk=CHUNK,
 
 def reconstruct_wave(autoencoder, wave, device=None):
     """16 kHz wave -> (reconstructed 16 kHz wave of the same length, info)."""
-    from vox import audio
+    from vox.data import audio
     from vox.extensions.samples import resynthesize
     n = len(wave)
     pad = audio.N_FFT - audio.HOP
@@ -125,9 +125,9 @@ def reconstruct_wave(autoencoder, wave, device=None):
 def main(args):
     from pathlib import Path
 
-    from vox import audio
-    from vox.device import get_device
-    from vox.runs import load_models
+    from vox.data import audio
+    from vox.base.device import get_device
+    from vox.training.store import load_models
 
     device = get_device(args.device)
     run, models = load_models(args.run, snapshot=args.snapshot,

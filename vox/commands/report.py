@@ -15,8 +15,8 @@ def register(sub):
 def main(args):
     from pathlib import Path
 
-    from vox.errors import VoxError
-    from vox.report import write_report
+    from vox.base.errors import VoxError
+    from vox.reports.report import write_report
     for run in args.run:
         if not (Path(run) / 'config.yaml').exists():
             raise VoxError(f'{run}: not a vox run folder (no config.yaml); '

@@ -26,7 +26,7 @@ def register(sub):
 
 
 def main(args):
-    from vox.runner import run
+    from vox.runs.runner import run
     run(args.id, profile=args.profile, device=args.device,
         corpus=args.corpus, run_name=args.run, results=args.results,
         argv=sys.argv, fresh=args.fresh, resume=args.resume,

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 from chainer.training import extension
 
-from vox import audio
+from vox.data import audio
 from vox.extensions import samples as _samples
 from vox.extensions.samples import sample_crops, write_sample
 from vox.training.stargan import convert_unit

@@ -18,7 +18,7 @@ import chainer
 import numpy as np
 from chainer import training
 
-from vox.errors import VoxError
+from vox.base.errors import VoxError
 
 
 class NonFiniteError(VoxError):

@@ -6,10 +6,10 @@ AutoEncoder's specifics:
 Writing helpers (plain functions, no Chainer):
 
 * :func:`write_spectrogram_png` -- one PNG of one or more raw magnitudes
-  ``(T, 256)`` through :func:`vox.plotting.save_spectrograms` (time on x,
+  ``(T, 256)`` through :func:`vox.data.plotting.save_spectrograms` (time on x,
   Hz on y, a dB colour bar; panels of one call share one dB scale).
 * :func:`resynthesize` / :func:`write_griffin_lim_wav` -- a raw magnitude
-  ``(T, 256)`` -> a 16 kHz wave / WAV through :func:`vox.audio.griffin_lim`
+  ``(T, 256)`` -> a 16 kHz wave / WAV through :func:`vox.data.audio.griffin_lim`
   (fixed seed and iteration count, so the same magnitude always gives the
   same file; silent edge frames so short crops do not click).
 * :func:`write_sample` -- everything for one crop: the input's PNG, the
@@ -43,8 +43,8 @@ import numpy as np
 import chainer
 from chainer.training import extension
 
-from vox import audio
-from vox.plotting import save_spectrograms, to_db
+from vox.data import audio
+from vox.data.plotting import save_spectrograms, to_db
 
 #: Griffin-Lim settings of every sample (and of ``vox reconstruct``).
 GL_ITERATIONS = 60
@@ -74,7 +74,7 @@ def write_spectrogram_png(path, panels, title=None, db_range=None):
 def resynthesize(magnitude, n_iter=GL_ITERATIONS, seed=GL_SEED):
     """Raw magnitude ``(T, 256)`` -> 16 kHz wave of ``n_samples(T)`` samples.
 
-    :func:`vox.audio.griffin_lim` with the samples' fixed iteration count
+    :func:`vox.data.audio.griffin_lim` with the samples' fixed iteration count
     and seed (it pads the edges itself, so short crops do not click).
     """
     return audio.griffin_lim(magnitude, n_iter=n_iter, seed=seed)
@@ -99,7 +99,7 @@ def write_sample(out_dir, name, input_magnitude, outputs, input_wave=None,
     """Writes one crop's PNGs and WAVs into ``out_dir``; returns the paths.
 
     ``input_magnitude``: the raw ``(T, 256)`` magnitude the model saw (the
-    ``unit`` scale must be undone with :func:`vox.audio.from_unit` first).
+    ``unit`` scale must be undone with :func:`vox.data.audio.from_unit` first).
     ``outputs``: ``{output name: raw magnitude (T', 256)}``.
     ``input_wave``: the original 16 kHz audio of the crop, written as
     ``<name>_input.wav`` when given.  All PNGs of one crop share the input's
@@ -166,7 +166,7 @@ def fixed_indices(n_items, count):
 def crop_wave(dataset, i):
     """The original audio under crop ``i`` of a validation dataset, or None.
 
-    Works for :class:`vox.dataset.SpectrogramCropDataset` built with
+    Works for :class:`vox.data.dataset.SpectrogramCropDataset` built with
     ``train=False`` (fixed offsets); returns None when the source file can
     no longer be read (the copy-synthesis reference is written regardless).
     """

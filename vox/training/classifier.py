@@ -2,7 +2,7 @@
 import chainer
 import chainer.functions as F
 
-from vox.dataset import GROUPS
+from vox.data.dataset import GROUPS
 from vox.links.classifier import Classifier
 from vox.training.common import add_reports, single_model_trainer
 

@@ -8,7 +8,7 @@ from chainer.training import extensions
 
 matplotlib.use('Agg')  # PlotReport on machines without a display
 
-from vox.errors import VoxError  # noqa: E402
+from vox.base.errors import VoxError  # noqa: E402
 
 
 def make_optimizer(train, link):

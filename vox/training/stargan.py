@@ -27,8 +27,8 @@ import numpy as np
 from chainer import training
 from chainer.training import extensions
 
-from vox.dataset import GROUPS
-from vox.errors import VoxError
+from vox.data.dataset import GROUPS
+from vox.base.errors import VoxError
 from vox.links.discriminators import ConvBNDiscriminator, ConvDiscriminator
 from vox.links.generators import ResNetGenerator, SkipGenerator
 from vox.training.common import (add_lr_decay, add_reports, every_or_end,

@@ -17,7 +17,7 @@ import importlib
 
 import chainer
 
-from vox.errors import VoxError
+from vox.base.errors import VoxError
 
 GPU_HELP = ('pip install -e .[gpu] installs cupy-cuda12x 13.x for NumPy 1 '
             '(it also needs the CUDA 12 libraries: pip nvidia-*-cu12 or a '

@@ -16,9 +16,9 @@ import chainer
 import yaml
 
 from vox.config import ExperimentConfig, from_dict
-from vox.dataset import LabelSpace
-from vox.errors import VoxError
-from vox.runner import TRAINERS
+from vox.data.dataset import LabelSpace
+from vox.base.errors import VoxError
+from vox.runs.runner import TRAINERS
 
 SNAPSHOT_RE = re.compile(r'snapshot_iter_(\d+)$')
 

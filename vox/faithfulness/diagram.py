@@ -28,7 +28,7 @@ import vox  # noqa: F401  (compat before chainer)
 import chainer
 
 from vox.config import EXPERIMENTS_DIR, ConfigError, load_raw
-from vox.errors import VoxError
+from vox.base.errors import VoxError
 
 #: The blog corpus's label groups (speaker, birthplace, sex).
 BLOG_N_CLASSES = (1421, 53, 2)
@@ -42,7 +42,7 @@ ACTIVATION_NAMES = {'leaky_relu': 'LeakyReLU', 'relu': 'ReLU',
 STEP_RANGES = {'sigmoid': '(0, 1)', 'tanh': '(-1, 1)', 'softplus': '(0, ∞)',
                'ReLU': '[0, ∞)'}
 UNBOUNDED = '(-∞, ∞)'
-#: The input range for each ``data.scale`` (vox.audio).
+#: The input range for each ``data.scale`` (vox.data.audio).
 SCALE_RANGES = {'unit': '[0, 1]', 'raw': '[0, ∞)'}
 LABELS_RANGE = '{0, 1}'
 SPECTROGRAM = 'input-spectrogram'

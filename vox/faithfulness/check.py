@@ -2,7 +2,7 @@
 
 ``experiments/<ID>/seed.yaml`` transcribes the seed's mermaid diagram(s)
 as data (docs/faithfulness.md).  The check builds the model at the blog's
-sizes (``vox.diagram.describe_experiment``) and lists every disagreement:
+sizes (``vox.faithfulness.diagram.describe_experiment``) and lists every disagreement:
 
 - a box's kind, channels, ksize, stride, pad, activation, BatchNormalization
   and the order of its steps;
@@ -24,11 +24,11 @@ import re
 from typing import List, Optional
 
 from vox.config import ConfigError, load_config
-from vox.diagram import (BLOG_N_CLASSES, NoDiagram, describe_experiment,
+from vox.faithfulness.diagram import (BLOG_N_CLASSES, NoDiagram, describe_experiment,
                          experiment_dir, fmt_shape, known_experiments,
                          no_diagram_reason, parse_shape, raw_config,
                          read_seed)
-from vox.errors import VoxError
+from vox.base.errors import VoxError
 
 ERRATA_FIELDS = ('Blog', 'Arithmetic', 'vox', 'Why')
 NODE_TYPES = ('input', 'output', 'tensor', 'op', 'block')
@@ -484,7 +484,7 @@ def trainer_links(exp_id):
     config_raw = raw_config(exp_id)
     if not config_raw:
         return None, 'no config.yaml'
-    from vox.runner import TRAINERS
+    from vox.runs.runner import TRAINERS
     module_name = TRAINERS.get(config_raw.get('kind'))
     if module_name is None:
         return None, f"no trainer for kind {config_raw.get('kind')!r}"

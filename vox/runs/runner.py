@@ -24,17 +24,17 @@ import chainer
 import numpy as np
 import yaml
 
-from vox import dataset as ds
+from vox.data import dataset as ds
 from vox.config import config_path, load_config, load_raw, to_dict
-from vox.corpus.manifest import read_manifest
-from vox.device import get_device
-from vox.errors import VoxError
-from vox.features import load_features
+from vox.data.corpus.manifest import read_manifest
+from vox.base.device import get_device
+from vox.base.errors import VoxError
+from vox.data.features import load_features
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parent.parent.parent
 
 # experiment kind -> module with build_trainer(config, data, run_dir, device),
-# build_models(config, n_classes) and SNAPSHOT_PATHS (see vox/runs.py)
+# build_models(config, n_classes) and SNAPSHOT_PATHS (see vox/training/store.py)
 TRAINERS = {
     'classifier': 'vox.training.classifier',
     'autoencoder': 'vox.training.autoencoder',
@@ -58,16 +58,16 @@ class ExperimentData:
 
 def resolve_corpus(source, config):
     """CORPUS=synth | manifest.tsv | a folder holding manifest.tsv |
-    kind:path (vox/corpus/readers.py; a manifest is written to the cache)."""
+    kind:path (vox/data/corpus/readers.py; a manifest is written to the cache)."""
     source = source or config.data.corpus.source
     if source == 'synth':
-        from vox.corpus.synth import CorpusSpec, ensure_corpus
+        from vox.data.corpus.synth import CorpusSpec, ensure_corpus
         c = config.data.corpus
         spec = CorpusSpec(seed=config.seed, birthplaces=c.birthplaces,
                           speakers_per_cell=c.speakers_per_cell,
                           utterances_per_speaker=c.utterances_per_speaker)
         return ensure_corpus(cache_dir() / 'corpus', spec)
-    from vox.corpus import readers  # jvs/vctk/csj/CSV: manifest in cache
+    from vox.data.corpus import readers  # jvs/vctk/csj/CSV: manifest in cache
     kind, rest = readers.split_spec(source)
     if kind in ('jvs', 'vctk', 'csj') or (kind is None and readers.detect(
             rest) not in (None, 'manifest')) or str(rest).lower().endswith(
@@ -337,7 +337,7 @@ def _train(config, device, run_dir, snapshot, what, corpus, argv):
     # cfcefd21 trained with the undecayed lr until the next decay.
     trainer.get_extension('snapshot').autoload = False
     if snapshot is None:
-        from vox.runs import snapshots  # complete ones, by iteration
+        from vox.training.store import snapshots  # complete ones, by iteration
         found = snapshots(run_dir)
         snapshot = found[-1] if found else None
     if snapshot is not None:
@@ -351,8 +351,8 @@ def _train(config, device, run_dir, snapshot, what, corpus, argv):
     except StopRequested as e:
         print(f'vox: {e}; rerun the same command to resume', file=sys.stderr)
         return run_dir
-    from vox.summary import write_summary
+    from vox.reports.summary import write_summary
     write_summary(run_dir, config, trainer, time.time() - start)
-    from vox.report import write_report
+    from vox.reports.report import write_report
     write_report(run_dir)
     return run_dir

@@ -32,7 +32,7 @@ import chainer
 import chainer.links as L
 import numpy
 
-from vox.errors import VoxError
+from vox.base.errors import VoxError
 
 
 # ---------------------------------------------------------------------------

@@ -16,13 +16,13 @@ from pathlib import Path
 
 import numpy as np
 
-from vox import audio
-from vox.progress import progress
+from vox.data import audio
+from vox.base.progress import progress
 
 
 @dataclasses.dataclass
 class Features:
-    utterance: object           # vox.corpus.manifest.Utterance
+    utterance: object           # vox.data.corpus.manifest.Utterance
     magnitude: np.ndarray       # (T, 256) float32, raw [0, inf)
     voiced: np.ndarray          # (T,) bool
 
@@ -36,8 +36,8 @@ def _key(path):
 
 def extract(path):
     """(magnitude, voiced, notes); bad audio raises AudioError (the checks
-    live in vox.prepare.load_checked, shared with ``vox prepare``)."""
-    from vox.prepare import load_checked
+    live in vox.data.prepare.load_checked, shared with ``vox prepare``)."""
+    from vox.data.prepare import load_checked
     wave, notes = load_checked(path)
     return audio.magnitude(wave), audio.voiced_frames(wave), notes
 
@@ -50,7 +50,7 @@ def _atomic_savez(path, **arrays):
     """Byte-reproducible .npz (fixed zip timestamps) written atomically.  The
     writer holds an flock on its temp file until the rename, so a temp file
     nobody holds locked is left over from a killed writer and is removed by
-    vox.prepare.clean_stale_temps."""
+    vox.data.prepare.clean_stale_temps."""
     import fcntl
     import zipfile
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{os.getpid()}.',

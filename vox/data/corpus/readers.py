@@ -43,8 +43,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from vox.corpus.manifest import Utterance
-from vox.errors import VoxError
+from vox.data.corpus.manifest import Utterance
+from vox.base.errors import VoxError
 
 KINDS = ('manifest', 'jvs', 'vctk', 'csj', 'synth')
 AUDIO_EXT = ('.wav', '.flac')
@@ -392,7 +392,7 @@ def read_corpus(spec, *, mic='mic1', birthplace='accent',
     kind, path = split_spec(spec)
     if kind == 'synth':
         raise CorpusError('CORPUS=synth is generated, not read; use '
-                          'vox.runner.resolve_corpus')
+                          'vox.runs.runner.resolve_corpus')
     if kind is None:
         kind = detect(path)
         if kind is None:
@@ -418,7 +418,7 @@ def read_corpus(spec, *, mic='mic1', birthplace='accent',
 def manifest_for(spec, cache_dir, **options):
     """Read the corpus, write its manifest into ``cache_dir/manifests`` and
     return (manifest path, listing).  Problems are printed to stderr."""
-    from vox.corpus.manifest import write_manifest
+    from vox.data.corpus.manifest import write_manifest
     listing = read_corpus(spec, **options)
     for p in listing.problems:
         print(f'vox: warning: {p}', file=sys.stderr)

@@ -26,7 +26,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import yaml  # noqa: E402
 
-from vox.errors import VoxError  # noqa: E402
+from vox.base.errors import VoxError  # noqa: E402
 
 NOT_METRICS = {'epoch', 'iteration', 'elapsed_time'}
 #: Reference figures (config ``reference:``) that are a logged metric.

@@ -25,7 +25,7 @@ import numpy as np
 import scipy.signal
 import soundfile
 
-from vox.errors import VoxError
+from vox.base.errors import VoxError
 
 SAMPLE_RATE = 16000
 N_FFT = 1024

@@ -17,9 +17,9 @@ from typing import Any, Dict, List, Optional
 
 import yaml
 
-from vox.errors import VoxError
+from vox.base.errors import VoxError
 
-EXPERIMENTS_DIR = Path(__file__).resolve().parent.parent / 'experiments'
+EXPERIMENTS_DIR = Path(__file__).resolve().parent.parent.parent / 'experiments'
 
 
 class ConfigError(VoxError):
@@ -268,8 +268,8 @@ def load_config(exp_id_or_path, profile=None):
     if not path.suffix:
         path = config_path(str(exp_id_or_path))
     raw = load_raw(path)
-    if raw.get('kind') == 'blurmask':  # their own schema: vox/blurmask/config
-        from vox.blurmask.config import load_blurmask_config
+    if raw.get('kind') == 'blurmask':  # their own schema: vox/config/blurmask
+        from vox.config.blurmask import load_blurmask_config
         return load_blurmask_config(path, profile)
     for name in (raw.get('profiles') or {}):
         from_dict(ExperimentConfig, resolve(raw, name, path),

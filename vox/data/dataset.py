@@ -14,8 +14,8 @@ import hashlib
 import chainer
 import numpy as np
 
-from vox import audio
-from vox.errors import VoxError
+from vox.data import audio
+from vox.base.errors import VoxError
 
 GROUPS = ('speaker', 'birthplace', 'sex')
 

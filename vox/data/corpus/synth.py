@@ -41,7 +41,7 @@ import pyworld
 from scipy.io import wavfile
 from scipy.ndimage import gaussian_filter1d
 
-from vox.corpus.manifest import Utterance, write_manifest
+from vox.data.corpus.manifest import Utterance, write_manifest
 
 #: Bump when the generator's output changes: it is part of the cache key.
 GENERATOR_VERSION = 1

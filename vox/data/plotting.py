@@ -5,7 +5,7 @@ matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from vox import audio  # noqa: E402
+from vox.data import audio  # noqa: E402
 
 
 def to_db(mag):

@@ -3,11 +3,11 @@
 One pass over the corpus that does what training would do lazily, in
 parallel, and says what it found:
 
-* the corpus is read by :mod:`vox.corpus.readers` (``kind:path`` or an
+* the corpus is read by :mod:`vox.data.corpus.readers` (``kind:path`` or an
   auto-detected path); metadata problems (rows naming missing files, audio
   without metadata, a speaker with two sexes) are reported, not fatal;
 * every audio file goes through :func:`load_checked`, the single validator
-  that feature loading during training uses too (vox/features.py);
+  that feature loading during training uses too (vox/data/features.py);
 * features land in the same per-file cache training reads
   (``<cache>/features/<key>.npz``), written atomically, so an interrupted
   prepare resumes where it stopped and training rebuilds only what changed;
@@ -32,8 +32,8 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-from vox import audio
-from vox.errors import VoxError
+from vox.data import audio
+from vox.base.errors import VoxError
 
 SILENT_PEAK = 10 ** (-80 / 20)     # below -80 dBFS everywhere: all silent
 CLIP_LEVEL = 0.999
@@ -125,7 +125,7 @@ def load_checked(path, sample_rate=audio.SAMPLE_RATE):
 
 def _work(task):
     """Worker: validate + extract + write one cache entry; return a summary."""
-    from vox import features
+    from vox.data import features
     path, file = task
     try:
         mag, voiced, notes = features.extract(path)
@@ -152,7 +152,7 @@ def _cached_summary(path, file):
 
 def clean_stale_temps(feature_dir):
     """Remove temp files left by killed writers: a live writer holds an
-    flock on its temp file (vox.features._atomic_savez)."""
+    flock on its temp file (vox.data.features._atomic_savez)."""
     import fcntl
     for tmp in Path(feature_dir).glob('.*.tmp'):
         try:
@@ -188,17 +188,17 @@ def prepare(spec, cache_dir, *, jobs=None, crop_frames=64, verbose=False,
 
     Raises VoxError (one line) when nothing usable was prepared.
     """
-    from vox.corpus import readers
-    from vox.features import cache_file
-    from vox.progress import progress
+    from vox.data.corpus import readers
+    from vox.data.features import cache_file
+    from vox.base.progress import progress
 
     stream = stream or sys.stderr
     out = out or sys.stdout
     start = time.time()
     if readers.split_spec(spec)[0] == 'synth':
         from vox.config import load_config
-        from vox.runner import resolve_corpus
-        from vox.corpus.manifest import read_manifest
+        from vox.runs.runner import resolve_corpus
+        from vox.data.corpus.manifest import read_manifest
         listing = readers.Listing('synth', Path('synth'))
         listing.utterances = read_manifest(
             resolve_corpus('synth', load_config('e19098ab')))

@@ -8,7 +8,7 @@ ERRATA.  Every image and sound is embedded as a base64 ``data:`` URI and
 nothing is loaded from the network, so the file can be mailed or opened
 offline (``tools/check_report_browser.sh`` opens it in headless chromium).
 
-Written at the end of every run (``vox.runner.run``) and on demand with
+Written at the end of every run (``vox.runs.runner.run``) and on demand with
 ``vox report RUN``.
 """
 import base64
@@ -22,7 +22,7 @@ from pathlib import Path
 import yaml
 
 from vox.config import EXPERIMENTS_DIR
-from vox.summary import format_value  # the same numbers as summary.md
+from vox.reports.summary import format_value  # the same numbers as summary.md
 
 #: Embedded samples stop here (the page stays openable); the rest are
 #: listed by name.
@@ -129,10 +129,10 @@ def markdown_to_html(text):
 
 def _diagram_section(exp_id, config):
     try:
-        from vox.diagram import NoDiagram, describe_run_models, to_mermaid
+        from vox.faithfulness.diagram import NoDiagram, describe_run_models, to_mermaid
         n_classes = (config.get('corpus') or {}).get('n_classes')
         if not n_classes:
-            from vox.diagram import BLOG_N_CLASSES
+            from vox.faithfulness.diagram import BLOG_N_CLASSES
             n_classes = BLOG_N_CLASSES
         d = describe_run_models(exp_id, config, tuple(n_classes))
     except NoDiagram as e:

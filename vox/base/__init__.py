@@ -1,0 +1,1 @@
+"""Lowest layer: errors, progress bars, device selection, measurement primitives."""

@@ -1,0 +1,1 @@
+"""The data path: audio front end, corpora, features, datasets, corpus preparation."""

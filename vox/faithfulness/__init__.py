@@ -1,0 +1,1 @@
+"""The model vox builds against the blog's diagrams: traces, errata checks."""
