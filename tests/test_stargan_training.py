@@ -181,13 +181,16 @@ def test_convert_unknown_speaker_lists_the_valid_ones(results, tmp_path,
         err[0] and 'ann, bob, cat, dan' in err[0]
 
 
-def test_evaluate_writes_evaluation_json(results, capsys, monkeypatch):
+def test_evaluate_writes_evaluation_json(results, capsys, monkeypatch,
+                                         tmp_path):
     monkeypatch.setenv('VOX_CACHE', str(results.parent / 'cache'))
     run_dir = results / 'cfcefd21' / 'sg'
-    assert vox_main(['evaluate', str(run_dir), '--crops', '2',
-                     '--targets', '3']) == 0
+    args = ['evaluate', str(run_dir), '--crops', '2', '--targets', '3',
+            '--griffin-lim-iterations', '2']
+    assert vox_main(args) == 0
     out = capsys.readouterr().out
     assert 'sex-conversion accuracy' in out and 'dB' in out
+    assert 'conversion quality: target speaker' in out and 'ceiling' in out
     result = json.loads((run_dir / 'evaluation.json').read_text())
     assert result['classifier_run'] == str(results / 'e19098ab' / 'cls')
     assert result['crop_frames'] == 256           # the classifier's length
@@ -199,6 +202,28 @@ def test_evaluate_writes_evaluation_json(results, capsys, monkeypatch):
     assert set(result['changed']) == set(LABEL_NAMES)
     assert result['changed']['sex']['n'] > 0
     assert result['identity_lsd_db'] >= 0 and result['conversion_lsd_db'] >= 0
+    rows = result['content']['rows']
+    assert set(rows) == {'floor', 'ceiling', 'converted'}
+    assert rows['converted']['vuv_agreement']['n'] == 24
+    assert rows['ceiling']['vuv_agreement']['n'] == 8
+    judge = result['judge']
+    assert judge['epochs'] == 1 and judge['same_corpus'] is True
+    assert 'trained 1 epochs (< 100)' in judge['flags'][0]
+    summary = (run_dir / 'summary.md').read_text()
+    assert summary.startswith('# cfcefd21')             # the run's own kept
+    assert '## Conversion quality (vox evaluate)' in summary
+    assert 'judge flagged' in summary
+    assert 'Conversion quality (vox evaluate)' in (
+        run_dir / 'report.html').read_text()
+    # --out: the same files elsewhere, the run folder untouched
+    before = {p.name: p.read_bytes() for p in run_dir.iterdir()
+              if p.is_file()}
+    assert vox_main(args + ['--out', str(tmp_path / 'ev')]) == 0
+    assert {p.name: p.read_bytes() for p in run_dir.iterdir()
+            if p.is_file()} == before
+    again = json.loads((tmp_path / 'ev' / 'evaluation.json').read_text())
+    assert again['content'] == result['content']        # deterministic
+    assert (tmp_path / 'ev' / 'summary.md').read_text() == summary
 
 
 def test_evaluate_without_a_classifier_says_how_to_train_one(

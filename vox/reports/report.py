@@ -22,6 +22,7 @@ from pathlib import Path
 import yaml
 
 from vox.config import EXPERIMENTS_DIR
+from vox.reports import conversion_quality
 from vox.reports.summary import format_value  # the same numbers as summary.md
 
 #: Embedded samples stop here (the page stays openable); the rest are
@@ -208,6 +209,25 @@ def _samples_section(run_dir):
     return '\n'.join(out)
 
 
+def _evaluation_section(run_dir):
+    """``vox evaluate``'s headline and tables, when the run has an
+    ``evaluation.json`` (vox.reports.conversion_quality); else nothing."""
+    result = _read_json(Path(run_dir) / 'evaluation.json', None)
+    if not result or 'content' not in result:
+        return ''
+    cq = conversion_quality
+    return '\n'.join([
+        f'<h3>{esc(cq.SECTION_TITLE)}</h3>',
+        f'<p><strong>{esc(cq.headline(result))}</strong></p>',
+        f'<p>{esc(result.get("snapshot", "?"))}, {result["n_crops"]} '
+        f'validation crops of {result["crop_frames"]} frames, '
+        f'{result["n_conversions"]} conversions; '
+        f'{esc(cq.judge_line(result))}.</p>',
+        _table(cq.JUDGE_HEADER, cq.judge_rows(result)),
+        _table(cq.CONTENT_HEADER, cq.content_rows(result)),
+        f'<p>{esc(cq.KEPT_LEGEND)}.</p>'])
+
+
 def _run_date(run_dir):
     m = re.match(r'(\d{8})-(\d{6})', run_dir.name)
     if m:
@@ -289,6 +309,7 @@ def build_report(run_dir):
         '<h3>This run beside the blog</h3>',
         _table(('figure', 'blog (2019)', 'this run', 'note'), ref_rows)
         if ref_rows else '<p>No reference figures.</p>',
+        _evaluation_section(run_dir),
         '<h3>Final metrics</h3>',
         _table(('metric', 'value'), metric_rows)
         if metric_rows else '<p>No metrics logged.</p>',

@@ -1,0 +1,182 @@
+"""``vox evaluate``'s result (``evaluation.json``) in words and tables.
+
+One headline states conversion quality as a pair: how far the judge (an
+e19098ab classifier) hears the targets, and how much content is kept
+between floor and ceiling.  A judge that hears the targets while the
+content is at the floor is fooled, and the headline says so in words;
+so does a flagged judge (too few epochs, another corpus).  The same
+text goes to the terminal, ``summary.md`` and ``report.html``.
+"""
+
+GROUPS = ('speaker', 'birthplace', 'sex')
+
+#: The judge "hears the targets" from halfway between chance and its own
+#: accuracy on unconverted crops (1 would be: as sure as on real speech).
+JUDGE_HEARS = 0.5
+#: A group where the judge's real-crop accuracy is not this far above
+#: chance says nothing about conversions.
+JUDGE_MIN_SEPARATION = 0.1
+#: Content at or below this position (0 = floor, 1 = ceiling) is "at the
+#: floor"; at or above CONTENT_KEPT it is kept.
+CONTENT_LOST = 0.25
+CONTENT_KEPT = 0.75
+
+SECTION_TITLE = 'Conversion quality (vox evaluate)'
+KEPT_LEGEND = ('kept: 0 = floor (source against a random other utterance), '
+               '1 = ceiling (source against its copy synthesis); n/a where '
+               'the ceiling does not clear the floor on this data')
+
+
+def _f(v, digits=3):
+    return 'n/a' if v is None else f'{v:.{digits}f}'
+
+
+def judge_position(result):
+    """Mean over label groups of where the changed-target accuracy lies
+    between chance (0) and the judge's accuracy on real crops (1)."""
+    values = []
+    for g in GROUPS:
+        acc = result['changed'][g]['accuracy']
+        lo = result['chance'][g]
+        hi = result['classifier_accuracy_real'][g]
+        if acc is not None and hi - lo >= JUDGE_MIN_SEPARATION:
+            values.append((acc - lo) / (hi - lo))
+    return sum(values) / len(values) if values else None
+
+
+def content_kept(result, row='converted'):
+    positions = (result.get('content') or {}).get('positions', {})
+    return (positions.get(row) or {}).get('content_kept')
+
+
+def verdict(result):
+    """A few words on the pair (judge, content)."""
+    judge, kept = judge_position(result), content_kept(result)
+    if judge is None or kept is None:
+        return 'not enough conversions to say'
+    hears = judge >= JUDGE_HEARS
+    if hears and kept <= CONTENT_LOST:
+        return ('the judge is fooled: it hears the targets, but the '
+                'content is at the floor (the words do not survive)')
+    if hears and kept >= CONTENT_KEPT:
+        return 'converts: the judge hears the targets and the content is kept'
+    if hears:
+        return 'the judge hears the targets; the content is partly kept'
+    if kept >= CONTENT_KEPT:
+        return ('content kept, but the judge does not hear the targets '
+                '(little conversion)')
+    if kept <= CONTENT_LOST:
+        return 'neither converted nor content kept'
+    return 'little conversion; the content is partly kept'
+
+
+def judge_line(result):
+    j = result.get('judge') or {}
+    val = j.get('validation_accuracy') or {}
+    text = (f"judge {j.get('run', result.get('classifier_run', '?'))}: "
+            f"validation accuracy " + ', '.join(
+                f'{g} {_f(val.get(g), 2)}' for g in GROUPS)
+            + f", {j.get('epochs', '?')} epochs")
+    if j.get('flags'):
+        text += '; FLAGGED: ' + '; '.join(j['flags'])
+    return text
+
+
+def headline(result):
+    """The one line: judge score, content kept, verdict, judge flag."""
+    ch = result['changed']
+    judge = judge_position(result)
+    text = (f"target speaker {_f(ch['speaker']['accuracy'], 2)} (chance "
+            f"{_f(result['chance']['speaker'], 2)}), sex conversion "
+            f"{_f(ch['sex']['accuracy'], 2)} (chance "
+            f"{_f(result['chance']['sex'], 2)}), judge at "
+            f"{_f(judge, 2)} of the way from chance to its real-crop "
+            f"accuracy; content kept {_f(content_kept(result), 2)} of the "
+            f"way from floor (random other utterance) to ceiling (copy "
+            f"synthesis): {verdict(result)}")
+    if (result.get('judge') or {}).get('flags'):
+        text += ' [judge flagged: ' + '; '.join(result['judge']['flags']) \
+            + ']'
+    return text
+
+
+def judge_rows(result):
+    """(group, target acc, changed acc, n changed, still source, chance,
+    real acc) per label group."""
+    rows = []
+    for g in GROUPS:
+        c = result['changed'][g]
+        rows.append((g, _f(result['target_accuracy'][g]), _f(c['accuracy']),
+                     str(c['n']), _f(c['still_source']),
+                     _f(result['chance'][g]),
+                     _f(result['classifier_accuracy_real'][g])))
+    return rows
+
+
+JUDGE_HEADER = ('group', 'target acc', 'changed acc', 'n changed',
+                'still source', 'chance', 'real acc')
+CONTENT_HEADER = ('measure', 'floor', 'converted', 'ceiling', 'kept')
+
+
+def content_rows(result, row='converted'):
+    """(measure, floor, converted, ceiling, kept) per content measure."""
+    c = result.get('content') or {}
+    rows = c.get('rows', {})
+    kept = (c.get('positions', {}).get(row) or {}).get('kept', {})
+    out = []
+    for name, info in c.get('measures', {}).items():
+        out.append((info['what'], _f(rows['floor'][name]['mean']),
+                    _f(rows[row][name]['mean']),
+                    _f(rows['ceiling'][name]['mean']), _f(kept.get(name), 2)))
+    return out
+
+
+def _text_table(header, rows):
+    widths = [max(len(str(r[i])) for r in [header] + rows)
+              for i in range(len(header))]
+    return '\n'.join('  '.join(str(v).ljust(w) if i == 0 else
+                               str(v).rjust(w)
+                               for i, (v, w) in enumerate(zip(r, widths)))
+                     for r in [header] + rows)
+
+
+def text(result):
+    """What ``vox evaluate`` prints: both tables, the judge, the headline."""
+    lines = [_text_table(JUDGE_HEADER, judge_rows(result)),
+             f"sex-conversion accuracy: {_f(result['changed']['sex']['accuracy'])}"
+             f" over {result['changed']['sex']['n']} conversions to the "
+             f"other sex (chance {_f(result['chance']['sex'])})",
+             f"identity conversion log-spectral distance: "
+             f"{result['identity_lsd_db']:.2f} dB (to the targets: "
+             f"{result['conversion_lsd_db']:.2f} dB)", '',
+             _text_table(CONTENT_HEADER, content_rows(result)),
+             KEPT_LEGEND, '',
+             judge_line(result), f'conversion quality: {headline(result)}']
+    return '\n'.join(lines)
+
+
+def _md_table(header, rows):
+    return '\n'.join(['| ' + ' | '.join(header) + ' |',
+                      '|' + '---|' * len(header)]
+                     + ['| ' + ' | '.join(r) + ' |' for r in rows])
+
+
+def markdown(result):
+    """The ``summary.md`` section (a level-2 heading and its body)."""
+    return '\n'.join([
+        f'## {SECTION_TITLE}', '',
+        f"**{headline(result)}**", '',
+        f"{result.get('snapshot', '?')}, {result['n_crops']} validation "
+        f"crops of {result['crop_frames']} frames, "
+        f"{result['n_conversions']} conversions; {judge_line(result)}.", '',
+        _md_table(JUDGE_HEADER, judge_rows(result)), '',
+        _md_table(CONTENT_HEADER, content_rows(result)), '',
+        KEPT_LEGEND + '.', ''])
+
+
+def with_section(summary_md, result):
+    """``summary_md`` with its conversion-quality section replaced by (or
+    added as) the one for ``result``."""
+    head = f'## {SECTION_TITLE}'
+    before = summary_md.split(head)[0].rstrip('\n')
+    return (before + '\n\n' if before else '') + markdown(result)
