@@ -142,10 +142,15 @@ def compare(ref, out):
     if len(c_ref) == len(c_out):
         i = j = np.flatnonzero(keep)
         f0_ref, f0_out = ref.f0, out.f0
+        e_ref, e_out = _trim(ref.energy_db, out.energy_db)
     else:
         cost = np.sqrt(((c_ref[:, None] - c_out[None]) ** 2).sum(axis=2))
         i, j = dtw_path(cost)
         f0_ref, f0_out = ref.f0[i], out.f0[j]
+        on = (i >= shift) & (j >= shift) & (i - shift < len(ref.energy_db)) \
+            & (j - shift < len(out.energy_db))
+        e_ref = ref.energy_db[i[on] - shift]
+        e_out = out.energy_db[j[on] - shift]
         i, j = i[keep[i]], j[keep[i]]
     mcd = float(_MCD_SCALE * np.sqrt(((c_ref[i] - c_out[j]) ** 2).sum(
         axis=1)).mean()) if len(i) else float('nan')
@@ -153,7 +158,6 @@ def compare(ref, out):
     both = v_ref & v_out
     f0_corr = _pearson(np.log(f0_ref[both]), np.log(f0_out[both])) \
         if both.sum() >= MIN_VOICED_FRAMES else float('nan')
-    e_ref, e_out = _trim(ref.energy_db, out.energy_db)
     return {'vuv_agreement': float((v_ref == v_out).mean()),
             'log_f0_correlation': f0_corr,
             'energy_correlation': _pearson(e_ref, e_out),
