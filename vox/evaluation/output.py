@@ -15,7 +15,8 @@ from vox.reports.report import write_report
 
 
 def write(result, run_dir, out_dir=None):
-    """Writes the files above; returns their paths."""
+    """Writes the files above; returns the paths of evaluation.json and
+    summary.md (write_report names the report itself)."""
     run_dir = Path(run_dir)
     out_dir = Path(out_dir) if out_dir is not None else run_dir
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -28,5 +29,5 @@ def write(result, run_dir, out_dir=None):
     written[-1].write_text(conversion_quality.with_section(old, result))
     if out_dir.resolve() == run_dir.resolve() and \
             (run_dir / 'report.html').exists():
-        written.append(write_report(run_dir))
+        write_report(run_dir)
     return written
