@@ -23,6 +23,12 @@ vox already depends on (pyworld, NumPy, SciPy):
   reference's speech frames (within ``SPEECH_DB`` of its loudest frame);
   DTW-aligned when the two lengths differ.
 
+F0 is DIO's, refined by StoneMask, not Harvest's: Harvest voices more
+reliably but is nearly a hundred times slower (one 4 s crop: about 3 s
+against 0.04 s on a shared 2-core machine), and a few hundred crops per
+evaluation would take an hour; DIO's voicing errors fall on the ceiling
+and floor rows alike.
+
 Both signals are first resampled to 8 kHz: the models see 15.6 Hz - 4 kHz
 (vox.data.audio), so the original audio's upper band would only add the
 same constant to every comparison.  Frames are ``HOP`` samples (16 ms) as
