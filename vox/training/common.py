@@ -9,6 +9,7 @@ from chainer.training import extensions
 matplotlib.use('Agg')  # PlotReport on machines without a display
 
 from vox.base.errors import VoxError  # noqa: E402
+from vox.training.curves import style_axes  # noqa: E402
 
 
 def make_optimizer(train, link):
@@ -94,7 +95,9 @@ class PlotReport(extensions.PlotReport):
 def add_reports(trainer, config, plots, print_keys):
     """LogReport, PlotReports, PrintReport, ProgressBar and snapshots.
 
-    ``plots`` maps a PNG file name to the log keys drawn in it.
+    ``plots`` maps a PNG file name to the log keys drawn in it; each
+    PlotReport is styled by ``vox.training.curves.style_axes`` (one colour
+    per key, validation dashed in it, log scale for terms spanning decades).
     """
     report = config.report
     log_trigger = tuple(report.log_every)
@@ -102,7 +105,7 @@ def add_reports(trainer, config, plots, print_keys):
     for filename, keys in plots.items():
         trainer.extend(PlotReport(
             keys, x_key=log_trigger[1], filename=filename,
-            trigger=log_trigger))
+            trigger=log_trigger, postprocess=style_axes))
     trainer.extend(extensions.PrintReport(
         [log_trigger[1], 'iteration'] + print_keys + ['elapsed_time']),
         trigger=log_trigger)
