@@ -22,7 +22,8 @@ import io
 import textwrap
 
 from vox.faithfulness.check import parse_errata
-from vox.faithfulness.diagram import fmt_shape, node_text
+from vox.faithfulness.diagram import (experiment_dir, fmt_shape, node_text,
+                                      select_graphs)
 
 FONT = 7.0          # points
 LINE = 9.5          # points per text line
@@ -311,3 +312,10 @@ def draw(graphs, errata_text=None, title=True, fmt='svg'):
                                 'svg.hashsalt': 'vox'}):
         fig.savefig(buf, format='svg', metadata={'Date': None})
     return buf.getvalue()
+
+
+def render_svg(exp_id, graph=None):
+    """What ``vox diagram ID --format svg`` writes: the blog-size models."""
+    d = select_graphs(exp_id, graph)
+    errata = experiment_dir(exp_id) / 'ERRATA.md'
+    return draw(d['graphs'], errata.read_text() if errata.exists() else None)

@@ -1,7 +1,8 @@
 """A run's report: ``RUN/report.html``, one self-contained page.
 
 Shaped like the blog post it reruns: title, ID and date, the model diagram
-(mermaid source, as the blog embeds it), the training parameters, the
+(drawn from the traced model as SVG, with the mermaid source the blog
+embeds collapsed below), the training parameters, the
 training time, the summary table beside the blog's figures, the PlotReport
 PNGs, the spectrogram samples with audio players, and the experiment's
 ERRATA.  Every image and sound is embedded as a base64 ``data:`` URI and
@@ -22,7 +23,9 @@ from pathlib import Path
 import yaml
 
 from vox.config import EXPERIMENTS_DIR
-from vox.reports.summary import format_value  # the same numbers as summary.md
+# the same numbers and rows as summary.md
+from vox.reports.summary import (CONFIG_FIGURES, config_value, format_value,
+                                 metric_rows)
 
 #: Embedded samples stop here (the page stays openable); the rest are
 #: listed by name.
@@ -42,6 +45,11 @@ img { max-width: 100%; border: 1px solid #ddd; margin: 0.3em 0; }
 figure { margin: 0.8em 0; } figcaption { font-size: 0.9em; color: #555; }
 .meta { color: #555; } .errata h3 { font-size: 1.05em; margin-bottom: 0.2em; }
 .errata ul { margin-top: 0.2em; }
+.diagrams { display: flex; flex-wrap: wrap; gap: 1em;
+            align-items: flex-start; }
+figure.diagram { flex: 0 1 auto; margin: 0.5em 0; }
+img.diagram { max-width: 100%; height: auto; border: none; }
+details.mermaid-source summary { color: #555; font-size: 0.9em; }
 """
 
 
@@ -129,27 +137,47 @@ def markdown_to_html(text):
 
 def _diagram_section(exp_id, config):
     try:
+        # deferred: building and drawing the models imports chainer and
+        # matplotlib, which a report of a model-less run does not need
         from vox.faithfulness.diagram import NoDiagram, describe_run_models, to_mermaid
+        from vox.faithfulness.drawing import draw
         n_classes = (config.get('corpus') or {}).get('n_classes')
         if not n_classes:
             from vox.faithfulness.diagram import BLOG_N_CLASSES
             n_classes = BLOG_N_CLASSES
         d = describe_run_models(exp_id, config, tuple(n_classes))
+        errata = EXPERIMENTS_DIR / exp_id / 'ERRATA.md'
+        errata_text = errata.read_text() if errata.exists() else None
+        pictures = [draw([g], errata_text) for g in d['graphs']]
     except NoDiagram as e:
         return f'<p>{esc(e)}.</p>'
     except Exception as e:  # the report must not fail the run
         return (f'<p>The model diagram could not be drawn: {esc(e)}</p>'
                 f'<pre>{esc(traceback.format_exc(limit=3))}</pre>')
-    parts = [f'<p>The models as built for this run (traced shapes, '
-             f'<code>C x T x F</code>; labels {esc(d["n_classes"])}). '
-             f'Mermaid source as in the blog post; paste it into any '
-             f'mermaid renderer to draw it (<code>vox diagram {esc(exp_id)}'
-             f'</code> draws the blog-size model).</p>']
+    parts = [f'<p>The models as built for this run, drawn from the traced '
+             f'model (shapes <code>C x T x F</code>; labels '
+             f'{esc(d["n_classes"])}); red boxes and arrows are named by an '
+             f'entry of the Errata below. <code>vox diagram {esc(exp_id)} '
+             f'--format svg</code> draws the blog-size model.</p>',
+             '<div class="diagrams">']
+    for g, svg in zip(d['graphs'], pictures):
+        name = g.get('title') or g['name']
+        uri = 'data:image/svg+xml;base64,' + base64.b64encode(
+            svg.encode('utf-8')).decode('ascii')
+        # every diagram at its own size (the same scale for all), so
+        # that a small model is not blown up nor a wide one shrunk
+        m = re.search(r'<svg[^>]*\swidth="([0-9.]+)pt"', svg)
+        width = f' width="{round(float(m.group(1)) * 4 / 3)}"' if m else ''
+        parts.append(f'<figure class="diagram"><img class="diagram" '
+                     f'data-graph="{esc(g["name"])}"{width} src="{uri}" '
+                     f'alt="{esc(name)} diagram (traced shapes)"></figure>')
+    parts.append('</div>')
     for g in d['graphs']:
-        parts.append(f'<h3>{esc(g.get("title") or g["name"])} '
-                     f'(<code>{esc(g["link"])}</code>, width '
-                     f'{g["width"]:g})</h3>')
-        parts.append(f'<pre class="mermaid">{esc(to_mermaid(g))}</pre>')
+        parts.append(f'<details class="mermaid-source"><summary>Mermaid '
+                     f'source of the {esc(g.get("title") or g["name"])}, '
+                     f'as the blog embeds it</summary>'
+                     f'<pre class="mermaid">{esc(to_mermaid(g))}</pre>'
+                     f'</details>')
     return '\n'.join(parts)
 
 
@@ -206,6 +234,16 @@ def _samples_section(run_dir):
                    f'(page size budget): ' + ', '.join(
                        esc(p.relative_to(run_dir)) for p in skipped) + '</p>')
     return '\n'.join(out)
+
+
+def this_run_figure(row, config):
+    """A reference row's figure for this run; a setting the summary missed
+    (one written before the setting had a reader) from the resolved
+    config."""
+    value = row.get('this_run')
+    if value is None and row.get('figure') in CONFIG_FIGURES:
+        value = config_value(config, CONFIG_FIGURES[row['figure']])
+    return value
 
 
 def _run_date(run_dir):
@@ -270,9 +308,9 @@ def build_report(run_dir):
     if blog_hours is not None:
         time_text += f'; the blog: {blog_hours} hours'
 
-    ref_rows = [(r.get('figure'), r.get('blog'), r.get('this_run'),
+    ref_rows = [(r.get('figure'), r.get('blog'), this_run_figure(r, config),
                  r.get('note')) for r in summary.get('reference', [])]
-    metric_rows = sorted((summary.get('final_metrics') or {}).items())
+    metrics = metric_rows(summary.get('final_metrics') or {})
     plots = sorted(run_dir.glob('*.png'))
     errata = EXPERIMENTS_DIR / exp_id / 'ERRATA.md'
 
@@ -290,8 +328,8 @@ def build_report(run_dir):
         _table(('figure', 'blog (2019)', 'this run', 'note'), ref_rows)
         if ref_rows else '<p>No reference figures.</p>',
         '<h3>Final metrics</h3>',
-        _table(('metric', 'value'), metric_rows)
-        if metric_rows else '<p>No metrics logged.</p>',
+        _table(('metric', 'training', 'validation'), metrics)
+        if metrics else '<p>No metrics logged.</p>',
         '<h3>Learning curves</h3>',
         _images(plots, run_dir) if plots else '<p>No plots.</p>',
         '<h2>Samples</h2>', _samples_section(run_dir),
