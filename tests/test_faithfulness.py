@@ -337,9 +337,12 @@ def test_report_is_one_self_contained_page(tmp_path):
                     {'main/loss': 2.0}, (0, 1, 0))
     (run / 'summary.json').write_text(json.dumps({
         'experiment': 'e19098ab', 'profile': 'smoke', 'elapsed_seconds': 60,
-        'epoch': 4, 'iteration': 40, 'final_metrics': {'main/loss': 0.5},
+        'epoch': 4, 'iteration': 40,
+        'final_metrics': {'main/loss': 0.5, 'validation/main/loss': 0.625},
         'reference': [{'figure': 'training_hours', 'blog': 16.1,
-                       'this_run': 0.01, 'note': 'wall-clock'}]}))
+                       'this_run': 0.01, 'note': 'wall-clock'},
+                      {'figure': 'crop_frames', 'blog': 64,
+                       'this_run': None, 'note': ''}]}))
     samples = run / 'samples' / 'epoch_4'
     samples.mkdir(parents=True)
     import matplotlib.pyplot as plt
@@ -349,9 +352,22 @@ def test_report_is_one_self_contained_page(tmp_path):
     page = write_report(run).read_text()
     assert page.count('<img src="data:image/png;base64,') == 2
     assert '<audio controls' in page and 'data:audio/wav;base64,' in page
-    assert '<pre class="mermaid">graph TD' in page
+    # the classifier drawn (SVG), its mermaid source collapsed below
+    [svg] = re.findall(r'<img class="diagram" data-graph="classifier" '
+                       r'width="(\d+)" src="data:image/svg\+xml;base64,'
+                       r'([A-Za-z0-9+/=]+)"', page)
+    import base64
+    drawn = base64.b64decode(svg[1]).decode()
+    assert drawn.startswith('<?xml') and '<svg' in drawn
+    assert int(svg[0]) > 100
+    assert re.search(r'<details class="mermaid-source"><summary>[^<]*'
+                     r'</summary><pre class="mermaid">graph TD', page)
     assert 'ch: 8, ksize: 4' in page  # the run's width 0.125
     assert '16.1' in page and 'RMSprop' in page
+    # training and validation of a key side by side, one row
+    assert '<tr><td>main/loss</td><td>0.5</td><td>0.625</td></tr>' in page
+    # a setting the summary left empty comes from the resolved config
+    assert '<tr><td>crop_frames</td><td>64</td><td>256</td>' in page
     assert 'ReakyReLU' in page  # the ERRATA
     assert not re.search(r'(src|href)\s*=\s*"?https?:', page)
     assert '<script' not in page

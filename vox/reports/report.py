@@ -45,12 +45,23 @@ img { max-width: 100%; border: 1px solid #ddd; margin: 0.3em 0; }
 figure { margin: 0.8em 0; } figcaption { font-size: 0.9em; color: #555; }
 .meta { color: #555; } .errata h3 { font-size: 1.05em; margin-bottom: 0.2em; }
 .errata ul { margin-top: 0.2em; }
-.diagrams { display: flex; flex-wrap: wrap; gap: 1em;
-            align-items: flex-start; }
-figure.diagram { flex: 0 1 auto; margin: 0.5em 0; }
+.glance { margin-bottom: 0.2em; } .toc { font-size: 0.95em; }
+.diagrams { display: flex; gap: 0 1em; align-items: flex-start;
+            justify-content: center; width: 96vw;
+            margin-left: calc(50% - 48vw); }
+.side { display: flex; flex-wrap: wrap; gap: 0 2em;
+        align-items: flex-start; }
+.curves { display: grid; grid-template-columns: 1fr 1fr; gap: 0 1em; }
+figure.diagram { flex: 0 1 auto; min-width: 0; margin: 0.5em 0; }
 img.diagram { max-width: 100%; height: auto; border: none; }
 details.mermaid-source summary { color: #555; font-size: 0.9em; }
 """
+
+
+#: In-page anchors listed under the title, in page order.
+SECTIONS = (('model', 'Model'), ('parameters', 'Training parameters'),
+            ('results', 'Results'), ('curves', 'Learning curves'),
+            ('samples', 'Samples'), ('errata', 'Errata'))
 
 
 def esc(text):
@@ -164,8 +175,9 @@ def _diagram_section(exp_id, config):
         name = g.get('title') or g['name']
         uri = 'data:image/svg+xml;base64,' + base64.b64encode(
             svg.encode('utf-8')).decode('ascii')
-        # every diagram at its own size (the same scale for all), so
-        # that a small model is not blown up nor a wide one shrunk
+        # every diagram at its own size, side by side across the window;
+        # where they do not fit, flex shrinks each in proportion to its
+        # width, so all keep one scale
         m = re.search(r'<svg[^>]*\swidth="([0-9.]+)pt"', svg)
         width = f' width="{round(float(m.group(1)) * 4 / 3)}"' if m else ''
         parts.append(f'<figure class="diagram"><img class="diagram" '
@@ -236,6 +248,16 @@ def _samples_section(run_dir):
     return '\n'.join(out)
 
 
+def _metrics_tables(rows):
+    """One table per owner (``dis``, ``gen``, ``main``), side by side."""
+    owners = {}
+    for row in rows:
+        owners.setdefault(row[0].split('/')[0], []).append(row)
+    return '<div class="side">' + '\n'.join(
+        _table(('metric', 'training', 'validation'), members)
+        for members in owners.values()) + '</div>'
+
+
 def this_run_figure(row, config):
     """A reference row's figure for this run; a setting the summary missed
     (one written before the setting had a reader) from the resolved
@@ -283,7 +305,8 @@ def build_report(run_dir):
     params = [
         ('optimizer', train.get('optimizer')),
         ('learning rate', train.get('lr')),
-        ('lr decay', f"x {decay['factor']} every {decay['every_epochs']} "
+        ('lr decay', f"x {format_value(decay['factor'])} every "
+         f"{decay['every_epochs']} "
          f"epochs" if decay else 'none'),
         ('minibatch size', train.get('batch_size')),
         ('epochs', train.get('epochs')),
@@ -320,20 +343,26 @@ def build_report(run_dir):
         f'{esc(seed.get("date") or "unknown")}; rerun '
         f'{esc(_run_date(run_dir))} in <code>{esc(run_dir)}</code> '
         f'(status in the blog: {esc(config.get("status", "n/a"))}).</p>',
-        '<h2>Model</h2>', _diagram_section(exp_id, config),
-        '<h2>Training parameters</h2>', _table(('parameter', 'value'),
-                                                params),
-        '<h2>Results</h2>', f'<p>Training time: {esc(time_text)}</p>',
+        f'<p class="glance"><strong>{esc(config.get("profile", "faithful"))}'
+        f'</strong> profile on {esc(env.get("device", "an unknown device"))}: '
+        f'{esc(time_text)}.</p>',
+        '<nav class="toc">' + ' · '.join(
+            f'<a href="#{a}">{t}</a>' for a, t in SECTIONS) + '</nav>',
+        '<h2 id="model">Model</h2>', _diagram_section(exp_id, config),
+        '<h2 id="parameters">Training parameters</h2>',
+        _table(('parameter', 'value'), params),
+        '<h2 id="results">Results</h2>',
+        f'<p>Training time: {esc(time_text)}</p>',
         '<h3>This run beside the blog</h3>',
         _table(('figure', 'blog (2019)', 'this run', 'note'), ref_rows)
         if ref_rows else '<p>No reference figures.</p>',
         '<h3>Final metrics</h3>',
-        _table(('metric', 'training', 'validation'), metrics)
-        if metrics else '<p>No metrics logged.</p>',
-        '<h3>Learning curves</h3>',
-        _images(plots, run_dir) if plots else '<p>No plots.</p>',
-        '<h2>Samples</h2>', _samples_section(run_dir),
-        '<h2>Errata</h2>',
+        _metrics_tables(metrics) if metrics else '<p>No metrics logged.</p>',
+        '<h3 id="curves">Learning curves</h3>',
+        '<div class="curves">' + _images(plots, run_dir) + '</div>'
+        if plots else '<p>No plots.</p>',
+        '<h2 id="samples">Samples</h2>', _samples_section(run_dir),
+        '<h2 id="errata">Errata</h2>',
         '<div class="errata">' + markdown_to_html(errata.read_text())
         + '</div>' if errata.exists() else
         f'<p>No ERRATA.md for {esc(exp_id)}.</p>',
