@@ -65,3 +65,18 @@ def test_a_term_spanning_decades_gets_a_log_axis():
     fig, ax, _ = _draw(['gen/loss_rec'], {'gen/loss_rec': [0.5, 0.3, 0.2]})
     assert ax.get_yscale() == 'linear'
     plt.close(fig)
+
+
+def test_a_snapshot_without_the_figure_still_resumes(tmp_path):
+    """A snapshot from before the StarGAN's figures were regrouped."""
+    import chainer
+    from vox.training.common import PlotReport
+    old = PlotReport(['dis/loss_adv'], filename='dis_adversarial.png')
+    old._data['dis/loss_adv'].append((1, 0.5))
+    chainer.serializers.save_npz(str(tmp_path / 'snap.npz'), old)
+    new = PlotReport(['dis/loss_adv'], filename='critic.png')
+    chainer.serializers.load_npz(str(tmp_path / 'snap.npz'), new)  # strict
+    assert not new._data['dis/loss_adv']  # starts at the resume point
+    again = PlotReport(['dis/loss_adv'], filename='dis_adversarial.png')
+    chainer.serializers.load_npz(str(tmp_path / 'snap.npz'), again)
+    assert again._data['dis/loss_adv'] == [[1, 0.5]]

@@ -73,13 +73,23 @@ class PlotReport(extensions.PlotReport):
     ``PlotReport`` so snapshot keys are Chainer's; a snapshot written
     before this fix still loads, quietly (the trigger then guesses from the
     updater, which is right for a report called every iteration, and the
-    interval under way starts afresh).
+    interval under way starts afresh).  A snapshot without this figure at
+    all (written when the plots were grouped otherwise) loads too: the
+    figure starts at the resume point.
     """
 
     name = 'PlotReport'
 
     def serialize(self, serializer):
-        super().serialize(serializer)
+        try:
+            super().serialize(serializer)
+        except KeyError:
+            if not isinstance(serializer, chainer.serializer.Deserializer):
+                raise
+            # A snapshot from before this figure existed (issue 19
+            # regrouped the StarGAN's figures): it starts empty at the
+            # resume point; the LogReport log keeps every point.
+            pass
         with warnings.catch_warnings():
             # Chainer warns, per plot, when loading a snapshot without
             # these keys (one from before this fix); both cases are handled.
