@@ -80,3 +80,17 @@ def test_a_snapshot_without_the_figure_still_resumes(tmp_path):
     again = PlotReport(['dis/loss_adv'], filename='dis_adversarial.png')
     chainer.serializers.load_npz(str(tmp_path / 'snap.npz'), again)
     assert again._data['dis/loss_adv'] == [[1, 0.5]]
+
+
+def test_compare_groups_a_stargan_as_its_plotreports():
+    from vox.reports.compare import RunInfo, curve_groups
+    run = RunInfo(path=None, label='r', exp_id='cfcefd21',
+                  config={'kind': 'stargan'}, environment={}, command='',
+                  log=[], summary={})
+    keys = {k for keys in stargan.PLOTS.values() for k in keys}
+    groups = curve_groups([run], keys | {'main/other'})
+    assert groups['critic'] == ['dis/loss', 'dis/loss_adv', 'dis/loss_cls']
+    assert groups['critic_gradient_penalty'] == ['dis/loss_gp']
+    assert groups['accuracy_sex'] == ['dis/acc_sex', 'gen/acc_sex']
+    assert groups['main_other'] == ['main/other']  # no PlotReport draws it
+    assert len(groups) == len(stargan.PLOTS) + 1
