@@ -218,11 +218,14 @@ def test_evaluate_writes_evaluation_json(results, capsys, monkeypatch,
     # --out: the same files elsewhere, the run folder untouched
     before = {p.name: p.read_bytes() for p in run_dir.iterdir()
               if p.is_file()}
-    assert vox_main(args + ['--out', str(tmp_path / 'ev')]) == 0
+    snapshot = str(run_dir / 'snapshot_iter_2')       # a snapshot, by name
+    assert vox_main(['evaluate', snapshot] + args[2:]
+                    + ['--out', str(tmp_path / 'ev')]) == 0
     assert {p.name: p.read_bytes() for p in run_dir.iterdir()
             if p.is_file()} == before
     again = json.loads((tmp_path / 'ev' / 'evaluation.json').read_text())
     assert again['content'] == result['content']        # deterministic
+    assert again['snapshot'] == result['snapshot'] == 'snapshot_iter_2'
     assert (tmp_path / 'ev' / 'summary.md').read_text() == summary
 
 

@@ -1,6 +1,6 @@
 """vox evaluate: judge a StarGAN run without listening.
 
-    vox evaluate RUN [--classifier CLASSIFIER_RUN] [--crops 3] [--targets 4]
+    vox evaluate RUN|SNAPSHOT [--classifier CLASSIFIER_RUN] [--crops 3] [--targets 4]
                  [--seed 0] [--device @numpy] [--out DIR]
 
 Prints the judge's scores (an e19098ab classifier on the conversions) and
@@ -20,7 +20,8 @@ def register(sub):
     p = sub.add_parser('evaluate', help='score a StarGAN run: does the '
                        'e19098ab judge hear the targets, and is the '
                        'content kept')
-    p.add_argument('run', help='a StarGAN run folder')
+    p.add_argument('run', help='a StarGAN run folder (its newest snapshot) '
+                   'or one snapshot_iter_* file of it')
     p.add_argument('--classifier', help='an e19098ab run folder (default: '
                    'the newest one under the same results root)')
     p.add_argument('--crops', type=int, default=3,
@@ -55,7 +56,8 @@ def main(args):
     if run.config.kind != 'stargan':
         raise VoxError(f'{run.path}: a {run.config.kind} run; give a StarGAN '
                        f'run (54314b33, cfcefd21)')
-    snapshot = newest_snapshot(run.path)
+    snapshot = Path(args.run) if Path(args.run).is_file() else \
+        newest_snapshot(run.path)
     run, models = load_models(run.path, snapshot=snapshot, device=device)
     cls_dir = Path(args.classifier) if args.classifier else \
         procedure.find_classifier(run.path)
