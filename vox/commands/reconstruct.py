@@ -39,6 +39,7 @@ covers STFT frames 2i and 2i+1), ``hop`` and ``sample_rate``.
 import numpy as np
 
 from vox.base.errors import VoxError
+from vox.base.paths import check_output_file
 
 #: Frames per model call and context frames on each side of a chunk.
 CHUNK = 512
@@ -129,6 +130,11 @@ def main(args):
     from vox.base.device import get_device
     from vox.training.store import load_models
 
+    check_output_file(args.output, [args.input, args.snapshot],
+                      create=True)
+    if args.latent:
+        check_output_file(args.latent, [args.input, args.snapshot,
+                                        args.output], '--latent', create=True)
     device = get_device(args.device)
     run, models = load_models(args.run, snapshot=args.snapshot,
                               device=device)

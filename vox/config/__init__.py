@@ -26,10 +26,54 @@ class ConfigError(VoxError):
     pass
 
 
+class RangeError(ValueError):
+    """A value out of its range; ``key`` is the field, named in the error."""
+
+    def __init__(self, key, message):
+        super().__init__(message)
+        self.key = key
+
+
+def _check(ok, key, value, what):
+    if not ok:
+        raise RangeError(key, f'must be {what}, got {value!r}')
+
+
+def _positive(obj, *keys):
+    for key in keys:
+        value = getattr(obj, key)
+        _check(math.isfinite(value) and value > 0, key, value,
+               'a finite number > 0')
+
+
+def _at_least_1(obj, *keys):
+    for key in keys:
+        value = getattr(obj, key)
+        _check(value >= 1, key, value, 'an integer >= 1')
+
+
+UNITS = ('epoch', 'iteration')
+
+
+def _interval(obj, key, optional=False):
+    """A Chainer trigger ``[n, 'epoch' | 'iteration']`` with n >= 1."""
+    value = getattr(obj, key)
+    if value is None and optional:
+        return
+    _check(isinstance(value, (list, tuple)) and len(value) == 2
+           and isinstance(value[0], int) and not isinstance(value[0], bool)
+           and value[0] >= 1 and value[1] in UNITS, key, value,
+           "[n, 'epoch'] or [n, 'iteration'] with an integer n >= 1"
+           + (' (or null)' if optional else ''))
+
+
 @dataclasses.dataclass
 class ModelConfig:
     name: str                 # a key of vox.models.MODELS
     width: float = 1.0        # scales hidden channels; 1.0 is the blog's model
+
+    def __post_init__(self):
+        _positive(self, 'width')
 
 
 @dataclasses.dataclass
@@ -41,6 +85,10 @@ class CorpusConfig:
     speakers_per_cell: int = 3
     utterances_per_speaker: int = 10
 
+    def __post_init__(self):
+        _at_least_1(self, 'birthplaces', 'speakers_per_cell',
+                    'utterances_per_speaker')
+
 
 @dataclasses.dataclass
 class DataConfig:
@@ -51,11 +99,24 @@ class DataConfig:
     validation_crops: int = 1    # fixed crops per validation utterance
     corpus: CorpusConfig = dataclasses.field(default_factory=CorpusConfig)
 
+    def __post_init__(self):
+        _at_least_1(self, 'crop_frames', 'validation_crops')
+        _check(self.scale in ('unit', 'raw'), 'scale', self.scale,
+               "'unit' or 'raw'")
+        _check(0 < self.validation_fraction < 1, 'validation_fraction',
+               self.validation_fraction, 'in (0, 1)')
+        _check(0 <= self.min_voiced <= 1, 'min_voiced', self.min_voiced,
+               'in [0, 1]')
+
 
 @dataclasses.dataclass
 class LRDecayConfig:
     factor: float                # lr is multiplied by this ...
     every_epochs: int            # ... every this many epochs
+
+    def __post_init__(self):
+        _positive(self, 'factor')
+        _at_least_1(self, 'every_epochs')
 
 
 @dataclasses.dataclass
@@ -68,6 +129,11 @@ class TrainConfig:
     # RMSprop's other hyperparameters were not given; Chainer 7's defaults.
     alpha: float = 0.99
     eps: float = 1e-8
+
+    def __post_init__(self):
+        _positive(self, 'lr', 'eps')
+        _at_least_1(self, 'batch_size', 'epochs')
+        _check(0 <= self.alpha < 1, 'alpha', self.alpha, 'in [0, 1)')
 
 
 @dataclasses.dataclass
@@ -82,6 +148,12 @@ class ReportConfig:
     samples_every: Optional[List[Any]] = dataclasses.field(
         default_factory=lambda: [100, 'epoch'])
     progress_bar: bool = True
+
+    def __post_init__(self):
+        _interval(self, 'log_every')
+        _interval(self, 'snapshot_every')
+        _interval(self, 'samples_every', optional=True)
+        _at_least_1(self, 'snapshots_kept')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -143,6 +215,8 @@ class ExperimentConfig:
     profile: str = 'faithful'
 
     def __post_init__(self):
+        _check(0 <= self.seed < 2 ** 32, 'seed', self.seed,
+               'an integer in [0, 2**32)')  # NumPy's RandomState
         if self.kind == 'stargan':
             missing = [k for k in ('generator', 'discriminator')
                        if getattr(self, k) is None]
@@ -182,6 +256,8 @@ def from_dict(cls, data, where):
         kwargs[name] = _convert(hints[name], data[name], f'{where}.{name}')
     try:
         return cls(**kwargs)
+    except RangeError as e:  # a dataclass's own range check (__post_init__)
+        raise ConfigError(f'{where}.{e.key}: {e}') from None
     except ValueError as e:  # a dataclass's own check (__post_init__)
         raise ConfigError(f'{where}: {e}') from None
 
@@ -242,6 +318,13 @@ def load_raw(path):
             raw = yaml.safe_load(f)
     except yaml.YAMLError as e:
         raise ConfigError(f'{path}: not valid YAML: {e}') from None
+    except UnicodeDecodeError:
+        raise ConfigError(f'{path}: not UTF-8 text; give a YAML '
+                          f'config') from None
+    except OSError as e:
+        raise ConfigError(f'{path}: cannot read the config ({e.strerror}); '
+                          f'give an experiment ID (vox list) or the path '
+                          f'of a config.yaml') from None
     if not isinstance(raw, dict):
         raise ConfigError(f'{path}: expected a mapping at the top level')
     return raw
@@ -271,6 +354,8 @@ def load_config(exp_id_or_path, profile=None):
     if raw.get('kind') == 'blurmask':  # their own schema: vox/config/blurmask
         from vox.config.blurmask import load_blurmask_config
         return load_blurmask_config(path, profile)
+    # The base too, even where the profile overrides its bad values.
+    from_dict(ExperimentConfig, resolve(raw, None, path), str(path))
     for name in (raw.get('profiles') or {}):
         from_dict(ExperimentConfig, resolve(raw, name, path),
                   f'{path} (profile {name})')

@@ -34,6 +34,7 @@ import soundfile
 
 from vox.data import audio
 from vox.base.errors import VoxError
+from vox.base.paths import not_a_file, printable
 
 SILENT_PEAK = 10 ** (-80 / 20)     # below -80 dBFS everywhere: all silent
 CLIP_LEVEL = 0.999
@@ -76,9 +77,10 @@ def load_checked(path, sample_rate=audio.SAMPLE_RATE):
     float files are all read as float32 by soundfile.
     """
     path = Path(path)
-    if not path.is_file():
-        raise BadAudio(f'{path}: no such file; fix the path in the metadata '
-                       f'or restore the file')
+    problem = not_a_file(path)
+    if problem:
+        raise BadAudio(f'{printable(path)}: {problem}; fix the path in the '
+                       f'metadata or restore the file')
     size = path.stat().st_size
     if size == 0:
         raise BadAudio(f'{path}: zero-length file; re-copy or re-export it, '
@@ -175,9 +177,17 @@ def clean_stale_temps(feature_dir):
 def _atomic_text(path, text):
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.',
                                suffix='.tmp')
-    with os.fdopen(fd, 'w', encoding='utf-8') as f:
-        f.write(text)
-    os.replace(tmp, path)
+    try:
+        # backslashreplace: a file name that is not UTF-8 shows as \udcNN
+        # instead of failing the whole report
+        with os.fdopen(fd, 'w', encoding='utf-8',
+                       errors='backslashreplace') as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
 
 
 # --- the command -------------------------------------------------------------

@@ -17,6 +17,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -25,10 +26,11 @@ import numpy as np
 import yaml
 
 from vox.data import dataset as ds
-from vox.config import config_path, load_config, load_raw, to_dict
-from vox.data.corpus.manifest import read_manifest
+from vox.config import (ExperimentConfig, config_path, from_dict,
+                        load_config, load_raw, to_dict)
+from vox.data.corpus.manifest import read_manifest, unique_utterances
 from vox.base.device import get_device
-from vox.base.errors import VoxError
+from vox.base.errors import Stopped, VoxError
 from vox.data.features import load_features
 
 REPO = Path(__file__).resolve().parent.parent.parent
@@ -89,9 +91,13 @@ def resolve_corpus(source, config):
 def load_data(config, corpus=None):
     manifest = resolve_corpus(corpus, config)
     try:
-        utterances = read_manifest(manifest)
+        utterances, repeated = unique_utterances(read_manifest(manifest))
     except ValueError as e:
         raise VoxError(str(e)) from None
+    if repeated:  # a file in both splits would leak validation into training
+        print(f'vox: warning: {manifest}: {len(repeated)} row(s) list a file '
+              f'already listed, e.g. {repeated[0]}; each file is used once',
+              file=sys.stderr)
     labels = ds.LabelSpace.from_utterances(utterances)
     train_utts, val_utts = ds.split_by_utterance(
         utterances, config.data.validation_fraction, config.seed)
@@ -117,6 +123,35 @@ def load_data(config, corpus=None):
     return ExperimentData(labels, train, validation,
                           labels.combinations(utterances),
                           np.random.RandomState(config.seed), manifest)
+
+
+def check_label_space(labels, kind):
+    """Says at start-up which label groups have a single class (their heads
+    are trivial); refuses a StarGAN with one speaker: nothing to convert."""
+    single = [(g, labels.names[g][0]) for g in ds.GROUPS
+              if len(labels.names[g]) == 1]
+    if kind == 'stargan' and any(g == 'speaker' for g, _ in single):
+        raise VoxError(
+            f'the corpus has one speaker ({labels.names["speaker"][0]}): a '
+            f'StarGAN converts between speakers and needs two or more; give '
+            f'a corpus with several speakers')
+    for group, name in single:
+        print(f'vox: warning: the corpus has a single {group} ({name}): '
+              + ('the AutoEncoder does not use labels' if kind ==
+                 'autoencoder' else f'the {group} head is trivial (always '
+                 f'right, nothing to learn)') + '; training anyway',
+              file=sys.stderr)
+
+
+def check_batch_size(config, data):
+    """A batch larger than the training set would only repeat crops (and a
+    huge one is killed for memory with nothing printed)."""
+    n, b = len(data.train), config.train.batch_size
+    if b > n:
+        raise VoxError(
+            f'train.batch_size {b} is larger than the {n} training crops of '
+            f'{data.manifest}; lower train.batch_size to {n} or less, or '
+            f'use a larger corpus')
 
 
 def git_revision():
@@ -208,29 +243,60 @@ def new_run_dir(base, profile):
 
 
 def make_run_dir(run_dir):
-    """Creates the folder and proves it is writable before any training."""
+    """Creates the folder and proves it is writable before any training.
+
+    Touches nothing a running job owns: the probe has a name of its own,
+    and leftovers are removed only under the lock (:func:`remove_leftovers`).
+    """
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
-        probe = run_dir / '.write-test'
-        probe.write_text('ok')
-        probe.unlink()
+        fd, probe = tempfile.mkstemp(dir=run_dir, prefix='.write-test-')
+        os.close(fd)
+        os.unlink(probe)
     except OSError as e:
         raise VoxError(f'cannot write results into {run_dir}: {e.strerror}; '
                        f'choose another folder with RESULTS=dir') from None
-    for leftover in run_dir.glob('tmpsnapshot_iter_*'):
-        shutil.rmtree(leftover, ignore_errors=True)  # a write cut by a kill
     return run_dir
 
 
 def lock_run_dir(run_dir):
     """Holds an exclusive lock for the process's lifetime."""
-    handle = open(run_dir / '.lock', 'w')
+    try:
+        handle = open(run_dir / '.lock', 'a')
+    except OSError as e:
+        raise VoxError(f'cannot write results into {run_dir}: {e.strerror}; '
+                       f'choose another folder with RESULTS=dir') from None
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
+        handle.close()
         raise VoxError(f'{run_dir} is in use by another vox process; wait '
                        f'for it or give another RUN=name') from None
     return handle
+
+
+def remove_leftovers(run_dir):
+    """Snapshot writes cut by a kill; only ever called under the lock."""
+    for leftover in run_dir.glob('tmpsnapshot_iter_*'):
+        shutil.rmtree(leftover, ignore_errors=True)
+
+
+#: What a run folder holds before its first iteration: nothing worth keeping.
+BEFORE_TRAINING = {'.lock', 'config.yaml', 'command.txt', 'environment.json',
+                   'labels.json', 'speakers.json'}
+
+
+def remove_if_untrained(created):
+    """Removes the folders this process created (innermost first) when they
+    hold nothing but what is written before training."""
+    for folder in created:
+        try:
+            names = {p.name for p in folder.iterdir()}
+        except OSError:
+            return
+        if not names <= BEFORE_TRAINING:
+            return
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def check_disk_space(run_dir, trainer, snapshots_kept):
@@ -306,18 +372,140 @@ def run(exp_id, profile=None, device=None, corpus=None, run_name=None,
                        f'{exp_id}')
     config = load_config(exp_id, profile)
     if config.kind not in TRAINERS:
-        raise VoxError(f'{exp_id}: unknown experiment kind {config.kind!r}')
+        raise VoxError(f'{exp_id}: unknown experiment kind {config.kind!r}; '
+                       f'known kinds: {", ".join(sorted(TRAINERS))}')
     device = get_device(device)
     run_dir, snapshot, what = choose_run_dir(
         results, config.id, run_name, profile, fresh, resume)
+    created = [d for d in (run_dir, run_dir.parent) if not d.exists()]
     make_run_dir(run_dir)
-    with lock_run_dir(run_dir):
-        return _train(config, device, run_dir, snapshot, what, corpus, argv)
+    try:
+        # Nothing in the folder is touched before the lock is held: a second
+        # launch on a running job's folder must leave it as it is.
+        with lock_run_dir(run_dir):
+            try:
+                remove_leftovers(run_dir)
+                return _train(config, device, run_dir, snapshot, what,
+                              corpus, argv)
+            except BaseException:
+                remove_if_untrained(created)  # no empty run folder left
+                raise
+    except OSError as e:
+        raise disk_error(e, run_dir) from None
+
+
+def disk_error(e, run_dir):
+    """A file-system failure during a run, as one line naming the path."""
+    from vox.training.store import snapshots  # complete ones, by iteration
+    where = e.filename or run_dir
+    found = snapshots(run_dir) if run_dir.is_dir() else []
+    resume = (f'{found[-1].name} is kept; free space (or fix the folder) and '
+              f'rerun the same command to resume from it' if found else
+              'free space (or fix the folder) and rerun the same command')
+    return VoxError(f'{where}: {e.strerror or e}; {resume}')
+
+
+def check_recorded_config(run_dir, config):
+    """Refuses to continue a run folder recorded under another config."""
+    recorded = run_dir / 'config.yaml'
+    if not recorded.exists():
+        return
+    try:
+        with open(recorded) as f:
+            raw = yaml.safe_load(f) or {}
+        raw.pop('corpus', None)  # run facts written beside the config
+        old = to_dict(from_dict(ExperimentConfig, raw, str(recorded)))
+    except (OSError, yaml.YAMLError, VoxError) as e:
+        raise VoxError(f'{recorded}: unreadable ({e}); give another RUN=name '
+                       f'or FRESH=1 for a new run') from None
+    new = to_dict(config)
+    if old != new:
+        keys = differing_keys(old, new)
+        raise VoxError(
+            f'{run_dir} holds a run of {old["id"]} ({old["profile"]}), not '
+            f'{new["id"]} ({new["profile"]}) as configured now (differs in '
+            f'{", ".join(keys[:5])}{" ..." if len(keys) > 5 else ""}); '
+            f'nothing was written; give another RUN=name, or FRESH=1')
+
+
+def differing_keys(a, b, prefix=''):
+    keys = []
+    for k in sorted(set(a) | set(b), key=str):
+        x, y = a.get(k), b.get(k)
+        if isinstance(x, dict) and isinstance(y, dict):
+            keys += differing_keys(x, y, f'{prefix}{k}.')
+        elif x != y:
+            keys.append(f'{prefix}{k}')
+    return keys
+
+
+def check_recorded_labels(run_dir, labels):
+    """Refuses to continue a run on a corpus with other classes."""
+    recorded = run_dir / 'labels.json'
+    if not recorded.exists():
+        return
+    with open(recorded) as f:
+        old = json.load(f)
+    if old != labels.names:
+        raise VoxError(
+            f'{run_dir} was trained on a corpus with classes '
+            f'{tuple(len(v) for v in old.values())}, this corpus has '
+            f'{labels.n_classes} (or other names); nothing was written; '
+            f'give the run\'s corpus (see its config.yaml), another '
+            f'RUN=name, or FRESH=1')
+
+
+def snapshot_problem(path):
+    """Why ``path`` is not a readable snapshot, or None.  Every array is
+    read (zip CRCs checked) before any of it goes into the trainer."""
+    try:
+        with np.load(str(path)) as z:
+            for name in z.files:
+                z[name]
+    except Exception as e:  # truncated, not a zip, bad CRC, ...
+        return str(e).splitlines()[0] if str(e) else type(e).__name__
+    return None
+
+
+def load_snapshot(trainer, config, run_dir, snapshot):
+    """Loads RESUME= (``snapshot``) or else the newest snapshot in the
+    folder that loads (saying which it skipped); returns it or None."""
+    from vox.training.store import snapshots  # complete ones, by iteration
+    candidates = [Path(snapshot)] if snapshot is not None \
+        else snapshots(run_dir)[::-1]
+    skipped = []
+    for path in candidates:
+        problem = snapshot_problem(path)
+        if problem:
+            skipped.append(f'{path.name} ({problem})')
+            continue
+        try:
+            chainer.serializers.load_npz(str(path), trainer)
+        except (KeyError, ValueError) as e:
+            raise VoxError(
+                f'{path}: not a snapshot of {config.id} ({config.profile}): '
+                f'{str(e).splitlines()[0]}; give a snapshot of this '
+                f'experiment and profile, or another RUN=name') from None
+        if skipped:
+            print(f'vox: warning: {"; ".join(skipped)} does not load; '
+                  f'resuming from the newest one that does, {path.name}',
+                  file=sys.stderr)
+        return path
+    if skipped:
+        raise VoxError(f'no snapshot in {run_dir} loads: {"; ".join(skipped)}'
+                       f'; delete them to start over, or give another '
+                       f'RUN=name')
+    return None
 
 
 def _train(config, device, run_dir, snapshot, what, corpus, argv):
+    # The folder's record and the snapshot are checked against this config
+    # before anything is written: a mismatched resume writes nothing.
+    check_recorded_config(run_dir, config)
     data = load_data(config, corpus)
-    write_run_info(run_dir, config, data, device, argv or sys.argv)
+    check_label_space(data.labels, config.kind)
+    check_batch_size(config, data)
+    check_recorded_labels(run_dir, data.labels)
     print(f'vox: {config.id} ({config.profile}): {what} in {run_dir}')
     print(f'vox: corpus {data.manifest} classes {data.labels.n_classes}, '
           f'{len(data.train)} training / {len(data.validation)} validation '
@@ -328,29 +516,28 @@ def _train(config, device, run_dir, snapshot, what, corpus, argv):
     attach_guards(trainer, data, config)
     check_disk_space(run_dir, trainer, config.report.snapshots_kept)
     # The snapshot to resume from, RESUME= or else the newest one in the
-    # folder (what the snapshot extension's autoload would pick), is loaded
-    # here, before trainer.run.  Chainer's autoload happens inside
+    # folder that loads (what the snapshot extension's autoload would pick),
+    # is loaded here, before trainer.run.  Chainer's autoload happens inside
     # trainer.run, in the snapshot extension's initialize at priority -100,
     # after extensions of higher priority have initialised from their fresh
     # state: ExponentialShift sets the optimizer's lr from its not-yet-loaded
     # schedule (the lr itself is not in the snapshot), so a resumed
     # cfcefd21 trained with the undecayed lr until the next decay.
     trainer.get_extension('snapshot').autoload = False
-    if snapshot is None:
-        from vox.training.store import snapshots  # complete ones, by iteration
-        found = snapshots(run_dir)
-        snapshot = found[-1] if found else None
+    snapshot = load_snapshot(trainer, config, run_dir, snapshot)
     if snapshot is not None:
-        chainer.serializers.load_npz(str(snapshot), trainer)
         print(f'vox: resumed from {Path(snapshot).name} (iteration '
               f'{trainer.updater.iteration})', flush=True)
+    write_run_info(run_dir, config, data, device, argv or sys.argv)
     from vox.extensions.guards import StopRequested
     start = time.time()
     try:
         trainer.run(show_loop_exception_msg=False)
     except StopRequested as e:
-        print(f'vox: {e}; rerun the same command to resume', file=sys.stderr)
-        return run_dir
+        # Not finished: a non-zero status (128 + the signal, as the shell
+        # gives) keeps `make exp-X && next-step` from going on.
+        raise Stopped(f'{e}; rerun the same command to resume',
+                      128 + e.signum) from None
     from vox.reports.summary import write_summary
     write_summary(run_dir, config, trainer, time.time() - start)
     from vox.reports.report import write_report
