@@ -406,6 +406,10 @@ def split_spec(spec):
     kind, sep, rest = spec.partition(':')
     if sep and kind in KINDS:
         return kind, rest
+    if sep and re.fullmatch(r'[A-Za-z]\w+', kind) and not Path(spec).exists():
+        raise CorpusError(f'CORPUS={spec}: unknown corpus kind {kind!r}; '
+                          f'kinds: {", ".join(KINDS)} (kind:path), or a bare '
+                          f'path to auto-detect')
     return (None, spec) if spec != 'synth' else ('synth', '')
 
 
