@@ -35,7 +35,7 @@ def main(args):
         out, text = compare(args.runs, out=args.out, blog=args.blog,
                             x_key=args.x)
     except OSError as e:  # read-only disk, a full one, ...
-        raise VoxError(f'cannot write {e.filename or args.out}: '
-                       f'{e.strerror}; give a writable --out') from None
+        raise VoxError(f'{e.filename or args.out}: {e.strerror}; check the '
+                       f'run folders and give a writable --out') from None
     print(text, end='')
     print(f'vox: comparison written to {out}')
