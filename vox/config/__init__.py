@@ -317,7 +317,11 @@ def load_raw(path):
         with open(path) as f:
             raw = yaml.safe_load(f)
     except yaml.YAMLError as e:
-        raise ConfigError(f'{path}: not valid YAML: {e}') from None
+        mark = getattr(e, 'problem_mark', None)
+        where = f':{mark.line + 1}' if mark is not None else ''
+        what = getattr(e, 'problem', None) or str(e).splitlines()[0]
+        raise ConfigError(f'{path}{where}: not valid YAML ({what}); fix the '
+                          f'file') from None
     except UnicodeDecodeError:
         raise ConfigError(f'{path}: not UTF-8 text; give a YAML '
                           f'config') from None

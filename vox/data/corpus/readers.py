@@ -420,6 +420,10 @@ def read_corpus(spec, *, mic='mic1', birthplace='accent',
     if kind == 'synth':
         raise CorpusError('CORPUS=synth is generated, not read; use '
                           'vox.runs.runner.resolve_corpus')
+    if kind is None and not Path(path).expanduser().exists():
+        raise CorpusError(f'{path}: {not_a_file(Path(path).expanduser())}; '
+                          f'give a corpus folder or manifest (kinds: '
+                          f'manifest, jvs, vctk, csj)')
     if kind is None:
         kind = detect(path)
         if kind is None:
