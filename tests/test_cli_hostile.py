@@ -89,6 +89,16 @@ def config_file(text):
     return case
 
 
+def report_into_a_folder(tmp):
+    """A run folder whose report.html cannot be written (it is a folder)."""
+    from vox.config import load_config, to_dict
+    run = tmp / 'results' / 'r'
+    (run / 'report.html').mkdir(parents=True)
+    (run / 'config.yaml').write_text(yaml.safe_dump(to_dict(load_config(
+        EXP, 'test'))))
+    return ['report', str(run)], {}
+
+
 def manifest_row_to_a_folder(tmp):
     (tmp / 'wav' / 'x.wav').mkdir(parents=True)
     m = tmp / 'manifest.tsv'
@@ -171,6 +181,8 @@ CASES = {
             '--output', '{file}/o.wav'), ['a-file']),
     'compare out under a file': (cmd('compare', '{tmp}', '--out',
                                      '{file}/cmp'), ['--out', 'a-file/cmp']),
+    'report not writable': (report_into_a_folder,
+                            ['r/report.html', 'Is a directory']),
     'prepare path missing': (cmd('prepare', '{tmp}/no-corpus'),
                              ['no-corpus', 'does not exist']),
 }

@@ -263,6 +263,31 @@ def test_disk_full_keeps_the_previous_snapshot_and_says_how_to_resume(
     assert (tmp_path / EXP / 'full' / 'snapshot_iter_6').is_file()
 
 
+def test_cache_deleted_mid_extraction_is_one_line(tmp_path, monkeypatch):
+    import shutil
+    from vox.data import features
+    wavs = write_wavs(tmp_path / 'wav', [f'{s}{i}.wav' for s in 'ab'
+                                         for i in range(3)], seconds=5)
+    manifest = write_manifest_rows(tmp_path / 'manifest.tsv', [
+        (w.relative_to(tmp_path), w.stem[0], 'x', 'M') for w in wavs])
+    cache = tmp_path / 'cache'
+    monkeypatch.setenv('VOX_CACHE', str(cache))
+    original = features.extract
+
+    def delete_the_cache_first(path):
+        shutil.rmtree(cache, ignore_errors=True)
+        return original(path)
+
+    monkeypatch.setattr(features, 'extract', delete_the_cache_first)
+    with pytest.raises(VoxError) as e:
+        runner.run(EXP, profile='test', results=tmp_path / 'results',
+                   run_name='r', corpus=str(manifest))
+    assert str(cache / 'features') in str(e.value), str(e.value)
+    assert 'No such file or directory' in str(e.value)
+    assert 'rerun the same command' in str(e.value)
+    assert not (tmp_path / 'results' / EXP).exists()
+
+
 def test_a_config_path_that_does_not_exist_is_one_line(tmp_path):
     with pytest.raises(ConfigError, match='cannot read the config'):
         runner.run(str(tmp_path / 'nowhere.yaml'))
