@@ -99,6 +99,13 @@ def report_into_a_folder(tmp):
     return ['report', str(run)], {}
 
 
+def prepare_into_a_bad_cache(tmp):
+    wav(tmp, 'a.wav')
+    (tmp / 'manifest.tsv').write_text('path\tspeaker\na.wav\ta\n')
+    return ['prepare', f"manifest:{tmp / 'manifest.tsv'}"], {
+        'VOX_CACHE': str(a_file(tmp) / 'cache')}
+
+
 def manifest_row_to_a_folder(tmp):
     (tmp / 'wav' / 'x.wav').mkdir(parents=True)
     m = tmp / 'manifest.tsv'
@@ -183,6 +190,10 @@ CASES = {
                                      '{file}/cmp'), ['--out', 'a-file/cmp']),
     'report not writable': (report_into_a_folder,
                             ['r/report.html', 'Is a directory']),
+    'prepare cache under a file': (prepare_into_a_bad_cache,
+                                   ['a-file/cache', 'VOX_CACHE']),
+    'corpus cache under a file': (cmd('corpus', env={
+        'VOX_CACHE': '{file}/cache'}), ['a-file/cache', 'VOX_CACHE']),
     'prepare path missing': (cmd('prepare', '{tmp}/no-corpus'),
                              ['no-corpus', 'does not exist']),
 }
