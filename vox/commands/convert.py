@@ -27,7 +27,7 @@ import sys
 from pathlib import Path
 
 from vox.base.errors import VoxError
-from vox.base.paths import check_output_file
+from vox.base.files import check_output_file
 
 
 def register(sub):

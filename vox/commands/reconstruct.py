@@ -39,7 +39,7 @@ covers STFT frames 2i and 2i+1), ``hop`` and ``sample_rate``.
 import numpy as np
 
 from vox.base.errors import VoxError
-from vox.base.paths import check_output_file
+from vox.base.files import check_output_file
 
 #: Frames per model call and context frames on each side of a chunk.
 CHUNK = 512

@@ -34,7 +34,7 @@ import soundfile
 
 from vox.data import audio
 from vox.base.errors import VoxError
-from vox.base.paths import not_a_file, printable
+from vox.base.files import not_a_file, printable
 
 SILENT_PEAK = 10 ** (-80 / 20)     # below -80 dBFS everywhere: all silent
 CLIP_LEVEL = 0.999

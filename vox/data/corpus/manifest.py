@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, List, Optional
 
-from vox.base.paths import not_a_file, resolved
+from vox.base.files import not_a_file, resolved
 
 COLUMNS = ('path', 'speaker', 'birthplace', 'sex')
 REQUIRED = ('path', 'speaker')

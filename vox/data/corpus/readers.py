@@ -45,7 +45,7 @@ from typing import Dict, List, Optional
 
 from vox.data.corpus.manifest import Utterance
 from vox.base.errors import VoxError
-from vox.base.paths import is_utf8_name, not_a_file, printable, resolved
+from vox.base.files import is_utf8_name, not_a_file, printable, resolved
 
 KINDS = ('manifest', 'jvs', 'vctk', 'csj', 'synth')
 AUDIO_EXT = ('.wav', '.flac')
