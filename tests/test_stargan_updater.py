@@ -16,8 +16,9 @@ import chainer.functions as F
 import chainer.links as L
 from chainer import serializers
 
+from vox.config import StarGANLosses
 from vox.updaters.stargan import (
-    LABEL_NAMES, StarGANLossConfig, StarGANUpdater, gradient_penalty,
+    LABEL_NAMES, StarGANUpdater, gradient_penalty,
     labels_to_onehot)
 
 DiscriminatorOutput = collections.namedtuple(
@@ -181,7 +182,7 @@ def make_updater(gen=None, dis=None, *, dataset=None, batch_size=4,
     kw.update(loss)
     return (updater_cls or StarGANUpdater)(
         it, opt_g, opt_d, n_classes=N_CLASSES, label_combinations=COMBOS,
-        seed=seed, **kw)
+        seed=seed, losses=StarGANLosses(**kw))
 
 
 def observe(updater, fn):
@@ -233,10 +234,10 @@ def test_labels_to_onehot():
 
 def test_constructor_validation():
     with pytest.raises(ValueError):
-        StarGANLossConfig(n_critic=0)
+        StarGANLosses(n_critic=0)
     with pytest.raises(ValueError):
-        StarGANLossConfig(lambda_gp=-1)
-    assert StarGANLossConfig() == StarGANLossConfig(
+        StarGANLosses(lambda_gp=-1)
+    assert StarGANLosses() == StarGANLosses(
         n_critic=5, lambda_gp=10, lambda_cls=1, lambda_rec=10, lambda_id=5,
         lambda_fm=1)
     with pytest.raises(ValueError):  # birthplace 2 does not exist

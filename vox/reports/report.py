@@ -21,7 +21,10 @@ from pathlib import Path
 
 import yaml
 
+from vox.base.labels import BLOG_N_CLASSES
 from vox.config import EXPERIMENTS_DIR
+from vox.faithfulness.diagram import (NoDiagram, describe_run_models,
+                                      to_mermaid)
 from vox.reports.summary import format_value  # the same numbers as summary.md
 
 #: Embedded samples stop here (the page stays openable); the rest are
@@ -129,10 +132,8 @@ def markdown_to_html(text):
 
 def _diagram_section(exp_id, config):
     try:
-        from vox.faithfulness.diagram import NoDiagram, describe_run_models, to_mermaid
         n_classes = (config.get('corpus') or {}).get('n_classes')
         if not n_classes:
-            from vox.faithfulness.diagram import BLOG_N_CLASSES
             n_classes = BLOG_N_CLASSES
         d = describe_run_models(exp_id, config, tuple(n_classes))
     except NoDiagram as e:
