@@ -74,7 +74,8 @@ def pad_labels(data, n_classes):
     """Gives the label space at least ``n_classes`` classes per group, so
     the models are built with the blog's head sizes (1421 / 53 / 2) while
     the crops come from the corpus (their labels are valid indices)."""
-    from vox.data.dataset import GROUPS, LabelSpace
+    from vox.base.labels import GROUPS
+    from vox.data.dataset import LabelSpace
     names = {}
     for group, n in zip(GROUPS, n_classes):
         have = list(data.labels.names[group])

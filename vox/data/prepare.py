@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from vox.base.errors import VoxError
+from vox.base.labels import GROUPS
 from vox.base.progress import progress
 from vox.config import CorpusConfig
 from vox.data import audio, features
@@ -173,7 +174,7 @@ def prepare(spec, cache_dir, *, jobs=None, crop_frames=64, verbose=False,
 
 def _report(listing, results, crop_frames, seconds):
     by_path = {str(u.path): u for u in listing.utterances}
-    counts = {'speaker': Counter(), 'birthplace': Counter(), 'sex': Counter()}
+    counts = {group: Counter() for group in GROUPS}
     skipped, warnings, short = [], [], []
     usable = prepared = 0
     total_frames = 0
@@ -217,7 +218,7 @@ def format_report(r):
              f'{r["usable"]} usable (>= {r["crop_frames"]} frames), '
              f'{len(r["skipped"])} skipped, {r["audio_minutes"]:.1f} min of '
              f'audio, {r["elapsed_seconds"]:.1f} s']
-    for group in ('speaker', 'birthplace', 'sex'):
+    for group in GROUPS:
         c = r['counts'][group]
         shown = ', '.join(f'{k}: {v}' for k, v in list(c.items())[:50])
         more = f' ... ({len(c)} in all)' if len(c) > 50 else ''

@@ -86,6 +86,7 @@ from chainer.dataset import convert
 import chainer.functions as F
 
 from vox.base.labels import GROUPS as LABEL_NAMES
+from vox.base.random_state import serialize_random_state
 from vox.config import StarGANLosses
 
 # Added to the squared norm in the gradient penalty: d sqrt(s)/ds is
@@ -368,17 +369,5 @@ class StarGANUpdater(chainer.training.StandardUpdater):
         """Base state (iterator, optimizers, models, iteration) plus both
         RandomStates."""
         super().serialize(serializer)
-        _serialize_random_state(serializer['rng'], self._rng)
-        _serialize_random_state(serializer['eval_rng'], self._eval_rng)
-
-
-def _serialize_random_state(serializer, random_state):
-    name, keys, pos, has_gauss, cached = random_state.get_state()
-    keys = serializer('keys', keys)
-    pos = serializer('pos', int(pos))
-    has_gauss = serializer('has_gauss', int(has_gauss))
-    cached = serializer('cached_gaussian', float(cached))
-    if isinstance(serializer, chainer.serializer.Deserializer):
-        random_state.set_state(
-            (name, numpy.asarray(keys, dtype=numpy.uint32), int(pos),
-             int(has_gauss), float(cached)))
+        serialize_random_state(serializer['rng'], self._rng)
+        serialize_random_state(serializer['eval_rng'], self._eval_rng)
