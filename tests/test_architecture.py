@@ -162,11 +162,14 @@ def test_find_cycle_finds_one():
 
 
 def _commented(imp):
-    """A comment on the import's lines or on the line just above it."""
-    first = imp.node.lineno - 1
+    """A comment on the import's lines or in the paragraph of lines just
+    above it (one comment may cover a short run of imports)."""
     last = getattr(imp.node, 'end_lineno', imp.node.lineno)
-    lines = imp.lines[max(0, first - 1):last]
-    return any('#' in line for line in lines)
+    i = imp.node.lineno - 1
+    while i > 0 and imp.lines[i - 1].strip() and not imp.lines[
+            i - 1].lstrip().startswith(('def ', 'class ', 'async def ')):
+        i -= 1
+    return any('#' in line for line in imp.lines[i:last])
 
 
 def test_function_local_imports_only_defer_heavy_or_optional_modules():
