@@ -106,6 +106,48 @@ def prepare_into_a_bad_cache(tmp):
         'VOX_CACHE': str(a_file(tmp) / 'cache')}
 
 
+def bad_wav(tmp, kind):
+    """A WAV training would refuse: NaN samples, all silent, or 0.1 s."""
+    t = np.arange(16000) / 16000
+    wave = {'nan': np.where(t < 0.5, 0.3 * np.sin(2 * np.pi * 150 * t),
+                            np.nan),
+            'silent': np.zeros_like(t),
+            'short': 0.3 * np.sin(2 * np.pi * 150 * t[:1600])}[kind]
+    path = tmp / f'{kind}.wav'
+    soundfile.write(str(path), wave.astype(np.float32), 16000,
+                    subtype='FLOAT')
+    return path
+
+
+def fake_run(tmp, exp_id):
+    """A run folder as far as reading its config goes (no snapshot)."""
+    from vox.config import load_config, to_dict
+    run = tmp / 'results' / exp_id / 'r'
+    run.mkdir(parents=True)
+    (run / 'config.yaml').write_text(yaml.safe_dump(to_dict(load_config(
+        exp_id, 'test'))))
+    (run / 'labels.json').write_text(
+        '{"speaker": ["a", "b"], "birthplace": ["n"], "sex": ["F", "M"]}')
+    return run
+
+
+def audio_input(command, kind):
+    def case(tmp):
+        source = str(bad_wav(tmp, kind))
+        if command == 'blurmask':
+            return ['run', 'blurmask-5', '--profile', 'smoke', '--input',
+                    source, '--results', str(tmp / 'results')], {}
+        run = fake_run(tmp, {'convert': 'cfcefd21',
+                             'reconstruct': 'bc7db4a2'}[command])
+        return [command, '--run', str(run), '--input', source, '--output',
+                str(tmp / 'out.wav')], {}
+    return case
+
+
+AUDIO_PROBLEM = {'nan': 'NaN or infinite', 'silent': 'all silent',
+                 'short': 'shorter than one crop'}
+
+
 def manifest_row_to_a_folder(tmp):
     (tmp / 'wav' / 'x.wav').mkdir(parents=True)
     m = tmp / 'manifest.tsv'
@@ -197,6 +239,15 @@ CASES = {
     'prepare path missing': (cmd('prepare', '{tmp}/no-corpus'),
                              ['no-corpus', 'does not exist']),
 }
+
+
+# Input audio for convert, reconstruct and the blur-mask --input gets the
+# checks training audio gets (the one loader, vox/data/audio.py).
+CASES.update({
+    f'{command} input {kind}': (audio_input(command, kind),
+                                [f'{kind}.wav', AUDIO_PROBLEM[kind]])
+    for command in ('convert', 'reconstruct', 'blurmask')
+    for kind in AUDIO_PROBLEM})
 
 
 @pytest.mark.parametrize('name', sorted(CASES))

@@ -385,8 +385,9 @@ def test_single_class_groups_are_reported_and_a_one_speaker_gan_refused(
                                          for i in range(4)], seconds=5)
     manifest = write_manifest_rows(tmp_path / 'manifest.tsv', [
         (w.relative_to(tmp_path), w.stem[0], 'north', 'F') for w in wavs])
+    from vox.data.sources import load_data
     config = load_config(EXP, 'test')
-    data = runner.load_data(config, str(manifest))
+    data = load_data(config.data, config.seed, str(manifest))
     capsys.readouterr()
     runner.check_label_space(data.labels, 'classifier')
     err = capsys.readouterr().err

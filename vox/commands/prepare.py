@@ -25,8 +25,8 @@ def register(sub):
 
 def main(args):
     from vox.data.prepare import prepare
-    from vox.runs.runner import cache_dir
     from vox.base.errors import VoxError
+    from vox.data.sources import cache_dir
     options = dict(mic=args.mic, birthplace=args.birthplace)
     try:
         prepare(args.corpus, cache_dir(), jobs=args.jobs,

@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from vox.data.corpus.manifest import Utterance
+from vox.data.corpus.manifest import Utterance, write_manifest
 from vox.base.errors import VoxError
 from vox.base.files import is_utf8_name, not_a_file, printable, resolved
 
@@ -419,7 +419,7 @@ def read_corpus(spec, *, mic='mic1', birthplace='accent',
     kind, path = split_spec(spec)
     if kind == 'synth':
         raise CorpusError('CORPUS=synth is generated, not read; use '
-                          'vox.runs.runner.resolve_corpus')
+                          'vox.data.sources.resolve_corpus')
     if kind is None and not Path(path).expanduser().exists():
         raise CorpusError(f'{path}: {not_a_file(Path(path).expanduser())}; '
                           f'give a corpus folder or manifest (kinds: '
@@ -467,7 +467,6 @@ def drop_undecodable(listing):
 def manifest_for(spec, cache_dir, **options):
     """Read the corpus, write its manifest into ``cache_dir/manifests`` and
     return (manifest path, listing).  Problems are printed to stderr."""
-    from vox.data.corpus.manifest import write_manifest
     listing = read_corpus(spec, **options)
     for p in listing.problems:
         print(f'vox: warning: {p}', file=sys.stderr)
