@@ -31,16 +31,19 @@ import dataclasses
 import json
 from pathlib import Path
 
+import chainer
 import numpy as np
 import yaml
 
 from vox.base.errors import VoxError
+from vox.base.labels import GROUPS
 from vox.base.progress import progress
 from vox.data import audio
+from vox.data.sources import load_data
 from vox.evaluation import content
 from vox.extensions.samples import GL_ITERATIONS, crop_wave, resynthesize
-
-GROUPS = ('speaker', 'birthplace', 'sex')
+from vox.inference.conversion import convert_unit
+from vox.training.store import snapshots
 
 #: A judge trained fewer epochs is flagged: a tenth of e19098ab's 1000.
 #: An underfit classifier keys on coarse cues (level, tilt, pitch range)
@@ -50,7 +53,6 @@ MIN_JUDGE_EPOCHS = 100
 
 def find_classifier(run_dir):
     """The newest e19098ab run with a snapshot under ``run_dir``'s root."""
-    from vox.training.store import snapshots
     root = Path(run_dir).resolve().parent.parent
     folder = root / 'e19098ab'
     found = []
@@ -76,7 +78,6 @@ def lsd_db(x, y):
 
 def classify(classifier, x, device, batch_size=16):
     """(N, 3) predicted class indices of [0, 1] crops (N, 1, T, F)."""
-    import chainer
     out = []
     with chainer.using_config('train', False), chainer.no_backprop_mode():
         for i in range(0, len(x), batch_size):
@@ -215,14 +216,13 @@ def judge_facts(cls_run_dir, run_dir, min_epochs=MIN_JUDGE_EPOCHS):
 
 def load_eval_data(run, crop_frames, crops):
     """Validation crops of ``crop_frames`` from the run's own corpus."""
-    from vox.runs.runner import load_data
     with open(run.path / 'config.yaml') as f:
         facts = (yaml.safe_load(f) or {}).get('corpus') or {}
     manifest = facts.get('manifest')
     corpus = manifest if manifest and Path(manifest).exists() else None
     config = dataclasses.replace(run.config, data=dataclasses.replace(
         run.config.data, crop_frames=crop_frames, validation_crops=crops))
-    data = load_data(config, corpus)
+    data = load_data(config.data, config.seed, corpus)
     if data.labels.names != run.labels.names:
         raise VoxError(f'{data.manifest}: its labels differ from '
                        f'{run.path}/labels.json; the run was trained on '
@@ -255,9 +255,6 @@ def evaluate(gen, classifier, data, *, targets_per_crop=4, seed=0,
     resynthesis (copy synthesis and conversions alike) runs
     ``gl_iterations`` Griffin-Lim iterations; fewer only to test the
     wiring fast, since the ceiling is what Griffin-Lim keeps."""
-    import chainer
-
-    from vox.training.stargan import convert_unit
     device = chainer.get_device(device or '@numpy')
     x, labels, waves, ids = validation_crops(data.validation)
     source, targets = draw_targets(labels, data.combinations,

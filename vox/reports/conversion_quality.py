@@ -8,7 +8,7 @@ so does a flagged judge (too few epochs, another corpus).  The same
 text goes to the terminal, ``summary.md`` and ``report.html``.
 """
 
-GROUPS = ('speaker', 'birthplace', 'sex')
+from vox.base.labels import GROUPS
 
 #: The judge "hears the targets" from halfway between chance and its own
 #: accuracy on unconverted crops (1 would be: as sure as on real speech).
