@@ -176,6 +176,12 @@ def test_headline_says_when_the_judge_is_fooled():
     copy = result({'speaker': 0.06, 'birthplace': 0.33, 'sex': 0.5}, 0.95,
                   epochs=200)
     assert 'little conversion' in conversion_quality.headline(copy)
+    # judge positions: speaker 0.26, birthplace 0.4, sex 0.4: some targets
+    some = result({'speaker': 0.3, 'birthplace': 0.6, 'sex': 0.7}, -0.05)
+    assert 'the judge is partly fooled' in conversion_quality.headline(some)
+    none = result({'speaker': 0.06, 'birthplace': 0.33, 'sex': 0.5}, 0.0)
+    assert 'neither converted nor content kept' in \
+        conversion_quality.headline(none)
 
 
 def test_summary_section_is_replaced_not_repeated():

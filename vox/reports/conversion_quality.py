@@ -13,6 +13,8 @@ from vox.base.labels import GROUPS
 #: The judge "hears the targets" from halfway between chance and its own
 #: accuracy on unconverted crops (1 would be: as sure as on real speech).
 JUDGE_HEARS = 0.5
+#: ... and "some of the targets" from a quarter of the way.
+JUDGE_HEARS_SOME = 0.25
 #: A group where the judge's real-crop accuracy is not this far above
 #: chance says nothing about conversions.
 JUDGE_MIN_SEPARATION = 0.1
@@ -54,20 +56,29 @@ def verdict(result):
     judge, kept = judge_position(result), content_kept(result)
     if judge is None or kept is None:
         return 'not enough conversions to say'
-    hears = judge >= JUDGE_HEARS
-    if hears and kept <= CONTENT_LOST:
-        return ('the judge is fooled: it hears the targets, but the '
-                'content is at the floor (the words do not survive)')
-    if hears and kept >= CONTENT_KEPT:
-        return 'converts: the judge hears the targets and the content is kept'
-    if hears:
-        return 'the judge hears the targets; the content is partly kept'
-    if kept >= CONTENT_KEPT:
-        return ('content kept, but the judge does not hear the targets '
-                '(little conversion)')
-    if kept <= CONTENT_LOST:
-        return 'neither converted nor content kept'
-    return 'little conversion; the content is partly kept'
+    hears = 'yes' if judge >= JUDGE_HEARS else \
+        'some' if judge >= JUDGE_HEARS_SOME else 'no'
+    content = 'lost' if kept <= CONTENT_LOST else \
+        'kept' if kept >= CONTENT_KEPT else 'partly'
+    return {
+        ('yes', 'lost'): 'the judge is fooled: it hears the targets, but the '
+                         'content is at the floor (the words do not survive)',
+        ('some', 'lost'): 'the judge is partly fooled: it hears some of the '
+                          'targets, but the content is at the floor (the '
+                          'words do not survive)',
+        ('no', 'lost'): 'neither converted nor content kept',
+        ('yes', 'kept'): 'converts: the judge hears the targets and the '
+                         'content is kept',
+        ('some', 'kept'): 'content kept; the judge hears some of the '
+                          'targets (a partial conversion)',
+        ('no', 'kept'): 'content kept, but the judge does not hear the '
+                        'targets (little conversion)',
+        ('yes', 'partly'): 'the judge hears the targets; the content is '
+                           'partly kept',
+        ('some', 'partly'): 'the judge hears some of the targets; the '
+                            'content is partly kept',
+        ('no', 'partly'): 'little conversion; the content is partly kept',
+    }[hears, content]
 
 
 def judge_line(result):
