@@ -14,6 +14,13 @@ def add_run_options(p):
                    help='start a new run even if an unfinished one exists')
     p.add_argument('--resume', metavar='SNAPSHOT',
                    help='resume from this snapshot file')
+    p.add_argument('--distributed', action='store_true',
+                   help='data-parallel over the ranks of mpiexec -n N '
+                   '(ChainerMN; needs pip install -e .[mpi]); the config\'s '
+                   'minibatch is the global one')
+    p.add_argument('--communicator', help='ChainerMN communicator with '
+                   '--distributed (default: pure_nccl on GPUs, naive on '
+                   'the CPU)')
 
 
 def register(sub):
@@ -30,4 +37,5 @@ def main(args):
     run(args.id, profile=args.profile, device=args.device,
         corpus=args.corpus, run_name=args.run, results=args.results,
         argv=sys.argv, fresh=args.fresh, resume=args.resume,
-        input_wav=args.input)
+        input_wav=args.input, distributed=args.distributed,
+        communicator=args.communicator)

@@ -9,6 +9,7 @@ import datetime
 import fcntl
 import importlib
 import importlib.metadata
+import io
 import json
 import os
 import platform
@@ -279,25 +280,34 @@ def write_run_info(run_dir, config, data, device, argv):
         json.dump(data.labels.names, f, indent=1)
 
 
-def attach_guards(trainer, data, config):
+def attach_guards(trainer, data, config, parallel):
     from vox.extensions.guards import (GracefulStop, NonFiniteGuard,
                                        RandomStates, RememberingConverter)
     from chainer.training import extensions
     updater = trainer.updater
     updater.converter = RememberingConverter(updater.converter)
-    trainer.extend(NonFiniteGuard(updater.converter))
+    batch_file = 'nonfinite_batch_iter_{iteration}' + (
+        f'_rank{parallel.rank}.npz' if parallel.size > 1 else '.npz')
+    trainer.extend(NonFiniteGuard(updater.converter, batch_file))
     trainer.extend(RandomStates({'crops': data.train.rng,
                                  'order': data.order_rng}))
     stop_snapshot = extensions.snapshot(
         filename='snapshot_iter_{.updater.iteration}',
         n_retains=config.report.snapshots_kept)
-    trainer.extend(GracefulStop(stop_snapshot))
+    if not parallel.is_writer:
+        def stop_snapshot(trainer):  # rank 0 writes the run folder
+            pass
+    trainer.extend(GracefulStop(stop_snapshot, agree=parallel.any))
 
 
 def run(exp_id, profile=None, device=None, corpus=None, run_name=None,
-        results=None, argv=None, fresh=False, resume=None, input_wav=None):
+        results=None, argv=None, fresh=False, resume=None, input_wav=None,
+        distributed=False, communicator=None):
     path = Path(exp_id) if Path(exp_id).suffix else config_path(exp_id)
     if load_raw(path).get('kind') == 'blurmask':  # not a Trainer experiment
+        if distributed:
+            raise VoxError(f'{exp_id}: --distributed is for trained '
+                           f'experiments; blur-mask runs are one process')
         from vox.blurmask.run import run as run_blurmask
         return run_blurmask(exp_id, profile, device, corpus, run_name,
                             results, argv, input_wav)
@@ -307,6 +317,10 @@ def run(exp_id, profile=None, device=None, corpus=None, run_name=None,
     config = load_config(exp_id, profile)
     if config.kind not in TRAINERS:
         raise VoxError(f'{exp_id}: unknown experiment kind {config.kind!r}')
+    if distributed:
+        from vox.runs.distributed import run_distributed
+        return run_distributed(config, profile, device, corpus, run_name,
+                               results, argv, fresh, resume, communicator)
     device = get_device(device)
     run_dir, snapshot, what = choose_run_dir(
         results, config.id, run_name, profile, fresh, resume)
@@ -315,44 +329,72 @@ def run(exp_id, profile=None, device=None, corpus=None, run_name=None,
         return _train(config, device, run_dir, snapshot, what, corpus, argv)
 
 
-def _train(config, device, run_dir, snapshot, what, corpus, argv):
-    data = load_data(config, corpus)
-    write_run_info(run_dir, config, data, device, argv or sys.argv)
-    print(f'vox: {config.id} ({config.profile}): {what} in {run_dir}')
-    print(f'vox: corpus {data.manifest} classes {data.labels.n_classes}, '
-          f'{len(data.train)} training / {len(data.validation)} validation '
-          f'crops, device {device}')
+def _train(config, device, run_dir, snapshot, what, corpus, argv,
+           parallel=None, notes=None):
+    """Trains in ``run_dir``; ``parallel``: this rank's hooks in a
+    distributed run (vox/runs/distributed.py), where every rank runs this
+    and only rank 0 writes; ``notes(data)``: lines it prints at start-up."""
+    from vox.training import distributed
+    parallel = parallel or distributed.current()
+    writer = parallel.is_writer
+    if writer:
+        data = load_data(config, corpus)  # builds any cache first
+    parallel.broadcast(None)
+    if not writer:
+        data = load_data(config, corpus)
+    if writer:
+        write_run_info(run_dir, config, data, device, argv or sys.argv)
+        print(f'vox: {config.id} ({config.profile}): {what} in {run_dir}')
+        print(f'vox: corpus {data.manifest} classes '
+              f'{data.labels.n_classes}, {len(data.train)} training / '
+              f'{len(data.validation)} validation crops, device {device}')
+        for line in (notes(data) if notes else []):
+            print(f'vox: {line}')
     seed_everything(config.seed, device)
     module = importlib.import_module(TRAINERS[config.kind])
     trainer = module.build_trainer(config, data, run_dir, device)
-    attach_guards(trainer, data, config)
-    check_disk_space(run_dir, trainer, config.report.snapshots_kept)
-    # The snapshot to resume from, RESUME= or else the newest one in the
-    # folder (what the snapshot extension's autoload would pick), is loaded
-    # here, before trainer.run.  Chainer's autoload happens inside
-    # trainer.run, in the snapshot extension's initialize at priority -100,
-    # after extensions of higher priority have initialised from their fresh
-    # state: ExponentialShift sets the optimizer's lr from its not-yet-loaded
-    # schedule (the lr itself is not in the snapshot), so a resumed
-    # cfcefd21 trained with the undecayed lr until the next decay.
-    trainer.get_extension('snapshot').autoload = False
-    if snapshot is None:
-        from vox.training.store import snapshots  # complete ones, by iteration
-        found = snapshots(run_dir)
-        snapshot = found[-1] if found else None
+    attach_guards(trainer, data, config, parallel)
+    if writer:
+        check_disk_space(run_dir, trainer, config.report.snapshots_kept)
+        # The snapshot to resume from, RESUME= or else the newest one in
+        # the folder (what the snapshot extension's autoload would pick),
+        # is loaded here, before trainer.run.  Chainer's autoload happens
+        # inside trainer.run, in the snapshot extension's initialize at
+        # priority -100, after extensions of higher priority have
+        # initialised from their fresh state: ExponentialShift sets the
+        # optimizer's lr from its not-yet-loaded schedule (the lr itself is
+        # not in the snapshot), so a resumed cfcefd21 trained with the
+        # undecayed lr until the next decay.
+        trainer.get_extension('snapshot').autoload = False
+        if snapshot is None:
+            from vox.training.store import snapshots  # complete ones
+            found = snapshots(run_dir)
+            snapshot = found[-1] if found else None
+    snapshot = parallel.broadcast(snapshot)
     if snapshot is not None:
-        chainer.serializers.load_npz(str(snapshot), trainer)
-        print(f'vox: resumed from {Path(snapshot).name} (iteration '
-              f'{trainer.updater.iteration})', flush=True)
+        # Every rank loads the same bytes, read by rank 0 (other machines
+        # need not see the run folder).
+        if parallel.size == 1:
+            chainer.serializers.load_npz(str(snapshot), trainer)
+        else:
+            blob = parallel.broadcast(
+                Path(snapshot).read_bytes() if writer else None)
+            chainer.serializers.load_npz(io.BytesIO(blob), trainer)
+        if writer:
+            print(f'vox: resumed from {Path(snapshot).name} (iteration '
+                  f'{trainer.updater.iteration})', flush=True)
     from vox.extensions.guards import StopRequested
     start = time.time()
     try:
         trainer.run(show_loop_exception_msg=False)
     except StopRequested as e:
-        print(f'vox: {e}; rerun the same command to resume', file=sys.stderr)
+        if writer:
+            print(f'vox: {e}; rerun the same command to resume',
+                  file=sys.stderr)
         return run_dir
-    from vox.reports.summary import write_summary
-    write_summary(run_dir, config, trainer, time.time() - start)
-    from vox.reports.report import write_report
-    write_report(run_dir)
+    if writer:
+        from vox.reports.summary import write_summary
+        write_summary(run_dir, config, trainer, time.time() - start)
+        from vox.reports.report import write_report
+        write_report(run_dir)
     return run_dir
