@@ -67,7 +67,11 @@ def faithful(parallel, exp_id, repeat):
 def training_split(parallel, exp_id, profile, iterations):
     """(allreduce seconds, update seconds) per iteration, medians."""
     config = load_config(exp_id, profile)
-    data = runner.load_data(config)
+    if parallel.is_writer:
+        data = runner.load_data(config)  # builds the cache first
+    parallel.broadcast(None)
+    if not parallel.is_writer:
+        data = runner.load_data(config)
     device = chainer.get_device('@numpy')
     runner.seed_everything(config.seed, device)
     import importlib
@@ -98,13 +102,60 @@ def training_split(parallel, exp_id, profile, iterations):
             'allreduces_per_iteration': float(np.mean([r[2] for r in rows]))}
 
 
+#: Assumed, not measured (no GPU here): sustained float32 FLOP/s of one
+#: GPU on these convolutions, and link rates (bytes/s, line rate).
+GPU_FLOPS = 20e12
+LINKS = {'NVLink (300 GB/s)': 300e9, '100 Gb/s Ethernet': 12.5e9,
+         '25 Gb/s Ethernet': 3.125e9}
+LATENCY = {'NVLink (300 GB/s)': 5e-6, '100 Gb/s Ethernet': 20e-6,
+           '25 Gb/s Ethernet': 20e-6}
+
+
+def project(perf_json, ranks=range(1, 9)):
+    """Markdown: projected seconds per iteration, from make bench's
+    executed FLOPs and parameter counts (docs/performance.json).
+
+    T(N) = C / N + A(N),  C = executed FLOPs per iteration / GPU_FLOPS,
+    A(N) = 2 (N - 1) / N * S / bandwidth + 2 (N - 1) * latency (ring
+    all-reduce), S = float32 gradient bytes all-reduced per iteration
+    (StarGAN: the critic every iteration, the generator every n_critic).
+    """
+    with open(perf_json) as f:
+        experiments = json.load(f)['cpu']['experiments']
+    lines = ['| experiment | B | S (MB/iter) | C (s, 1 GPU) | link | '
+             + ' | '.join(f'N={n}' for n in ranks) + ' |',
+             '|---|---|---|---|---|' + '---|' * len(ranks)]
+    for exp_id, e in experiments.items():
+        params = e['parameters']
+        n_critic = e.get('n_critic', 1)
+        s = 4 * sum(v / (n_critic if k == 'gen' else 1)
+                    for k, v in params.items())
+        c = e['flops_per_iteration']['executed'] / GPU_FLOPS
+        for link, bw in LINKS.items():
+            cells = []
+            for n in ranks:
+                if e['batch_size'] % n:
+                    cells.append('-')
+                    continue
+                a = 2 * (n - 1) / n * s / bw + 2 * (n - 1) * LATENCY[link]
+                cells.append(f'{c / n + a:.3f}')
+            lines.append(f'| {exp_id} | {e["batch_size"]} | {s / 1e6:.0f} '
+                         f'| {c:.3f} | {link} | ' + ' | '.join(cells) + ' |')
+    return '\n'.join(lines)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument('--project', metavar='PERFORMANCE_JSON',
+                   help='print the projection table (no MPI needed)')
     p.add_argument('--only', nargs='*', default=IDS)
     p.add_argument('--repeat', type=int, default=5)
     p.add_argument('--profile', default='smoke')
     p.add_argument('--iterations', type=int, default=12)
     args = p.parse_args()
+    if args.project:
+        print(project(args.project))
+        return
     parallel, _, name = distributed.start('@numpy')
     result = {'ranks': parallel.size, 'communicator': name,
               'command': ' '.join(sys.argv), 'experiments': {}}

@@ -378,7 +378,8 @@ class StarGANUpdater(chainer.training.StandardUpdater):
         labels_org = xp.stack(
             [xp.asarray(getattr(a, 'array', a)).astype(numpy.int32)
              for a in (speaker, birthplace, sex)], axis=1)
-        labels_trg, eps = self.draw(len(x), rng, share)
+        labels_trg, eps = self.draw(len(x), rng) if share is None \
+            else self.draw(len(x), rng, share)
         return x, labels_org, device.send(labels_trg), device.send(eps)
 
     def forward(self, x, speaker, birthplace, sex, *, rng=None, share=None):
