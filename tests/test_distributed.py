@@ -21,9 +21,10 @@ two iterations, and 3e-3 after two epochs; a one-process run against a 1-rank
 variance instead of NumPy's) drifts as much.  Asserted: 1e-4 for the first
 two iterations, 1e-2 for every iteration, per log key; accuracies (a
 prediction flipping moves them by 1/B) only in the first two.  The
-equality runs are one epoch long.  Parameters at its end: per array
-``||a - b|| <= 0.05 ||a||`` (measured <= 0.019),
-leaving out the biases BatchNorm cancels and their RMSprop state.  Epoch
+equality runs are one epoch long.  Parameters at its end, per model: the two
+runs end closer to each other than 15 % of the distance one travelled from
+the initial parameters, ``||a - b|| <= 0.15 ||a - a0||`` (measured <= 0.058,
+bc7db4a2), leaving out the biases BatchNorm cancels.  Epoch
 and iteration bookkeeping must be identical.
 
 54314b33 is the exception (its DECISIONS.md, "Distributed runs"): the
@@ -50,6 +51,8 @@ import yaml
 
 pytest.importorskip('mpi4py', reason='pip install -e .[mpi]')
 
+from vox.config import load_config  # noqa: E402
+
 REPO = Path(__file__).resolve().parent.parent
 MPIEXEC = shutil.which('mpiexec', path=str(Path(sys.executable).parent)) \
     or shutil.which('mpiexec')
@@ -57,7 +60,9 @@ pytestmark = pytest.mark.skipif(MPIEXEC is None, reason='no mpiexec')
 
 IDS = ['e19098ab', 'bc7db4a2', '54314b33', 'cfcefd21']
 EARLY, EARLY_TOL, LATE_TOL = 2, 1e-4, 1e-2
-PARAM_TOL = 0.05
+#: 54314b33: not held equal (its DECISIONS.md); only "closer to each other
+#: than to the start".  Measured: generator 0.29, critic 0.058.
+PARAM_TOL = {None: 0.15, '54314b33': 1.0}
 GP_THROUGH_BN = {'54314b33': 5e-2}
 TIMEOUT = 600  # a hang guard, not a timing assert
 
@@ -142,6 +147,38 @@ def compare_logs(one, two, gp_through_bn=None):
             assert d <= tol, (key, a['iteration'], a[key], b[key], d)
 
 
+def parameter_drift(run_dir, a, b):
+    """Per model, ||a - b|| / ||a - initial|| over its parameters (the
+    biases BatchNorm cancels left out): how far apart the two runs ended,
+    against how far one travelled.  The initial parameters are rebuilt
+    from the seed, as the runner builds them."""
+    config = load_config(str(run_dir.parent.parent / 'config' /
+                             run_dir.parent.name / 'config.yaml'), 'test')
+    n_classes = tuple(yaml.safe_load((run_dir / 'config.yaml').read_text())
+                      ['corpus']['n_classes'])
+    np.random.seed(config.seed)
+    module = trainer_module(config)
+    models = module.build_models(config, n_classes)
+    out = {}
+    for name, link in models.items():
+        apart = travelled = 0.0
+        for path, param in link.namedparams():
+            key = module.SNAPSHOT_PATHS[name] + path.lstrip('/')
+            if bn_cancelled(key, a.files):
+                continue
+            x = a[key].astype(np.float64)
+            apart += np.sum((x - b[key]) ** 2)
+            travelled += np.sum((x - param.array) ** 2)
+        out[name] = float(np.sqrt(apart / travelled))
+    return out
+
+
+def trainer_module(config):
+    import importlib
+    from vox.runs import runner
+    return importlib.import_module(runner.TRAINERS[config.kind])
+
+
 def final_snapshot(run_dir):
     found = sorted(run_dir.glob('snapshot_iter_*'),
                    key=lambda p: int(p.name.rsplit('_', 1)[1]))
@@ -167,16 +204,10 @@ def test_two_ranks_train_as_one_process(exp_id, tmp_path):
         if key.startswith('updater/iterator:') or 'epoch' in key or \
                 key.endswith('/iteration'):
             assert np.array_equal(a[key], b[key]), key  # bookkeeping
-    if exp_id in GP_THROUGH_BN:
-        return
-    params = [k for k in a.files if k.startswith(('updater/model:',
-                                                  'updater/optimizer:'))
-              and a[k].dtype.kind == 'f' and a[k].size > 1
-              and not bn_cancelled(k, a.files)]
-    assert params
-    for key in params:
-        x, y = a[key].astype(np.float64), b[key].astype(np.float64)
-        assert np.linalg.norm(x - y) <= PARAM_TOL * np.linalg.norm(x), key
+    drift = parameter_drift(one, a, b)
+    print(f'{exp_id}: |one - two| / |one - initial| = {drift}')
+    for name, ratio in drift.items():
+        assert ratio <= PARAM_TOL.get(exp_id, PARAM_TOL[None]), (name, ratio)
     # Only rank 0 wrote the folder: one log, one report, one set of PNGs.
     assert (two / 'report.html').exists()
     assert not list(two.glob('nonfinite_*'))

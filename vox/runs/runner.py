@@ -31,6 +31,7 @@ from vox.data.corpus.manifest import read_manifest
 from vox.base.device import get_device
 from vox.base.errors import VoxError
 from vox.data.features import load_features
+from vox.training.distributed import current as current_parallel
 
 REPO = Path(__file__).resolve().parent.parent.parent
 
@@ -280,7 +281,8 @@ def write_run_info(run_dir, config, data, device, argv):
         json.dump(data.labels.names, f, indent=1)
 
 
-def attach_guards(trainer, data, config, parallel):
+def attach_guards(trainer, data, config, parallel=None):
+    parallel = parallel or current_parallel()
     from vox.extensions.guards import (GracefulStop, NonFiniteGuard,
                                        RandomStates, RememberingConverter)
     from chainer.training import extensions
@@ -318,7 +320,7 @@ def run(exp_id, profile=None, device=None, corpus=None, run_name=None,
     if config.kind not in TRAINERS:
         raise VoxError(f'{exp_id}: unknown experiment kind {config.kind!r}')
     if distributed:
-        from vox.runs.distributed import run_distributed
+        from vox.runs.distributed import run_distributed  # imports us
         return run_distributed(config, profile, device, corpus, run_name,
                                results, argv, fresh, resume, communicator)
     device = get_device(device)
@@ -334,8 +336,7 @@ def _train(config, device, run_dir, snapshot, what, corpus, argv,
     """Trains in ``run_dir``; ``parallel``: this rank's hooks in a
     distributed run (vox/runs/distributed.py), where every rank runs this
     and only rank 0 writes; ``notes(data)``: lines it prints at start-up."""
-    from vox.training import distributed
-    parallel = parallel or distributed.current()
+    parallel = parallel or current_parallel()
     writer = parallel.is_writer
     if writer:
         data = load_data(config, corpus)  # builds any cache first
