@@ -52,6 +52,7 @@ import yaml
 pytest.importorskip('mpi4py', reason='pip install -e .[mpi]')
 
 from vox.config import load_config  # noqa: E402
+from vox.training.registry import trainer_module  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 MPIEXEC = shutil.which('mpiexec', path=str(Path(sys.executable).parent)) \
@@ -157,7 +158,7 @@ def parameter_drift(run_dir, a, b):
     n_classes = tuple(yaml.safe_load((run_dir / 'config.yaml').read_text())
                       ['corpus']['n_classes'])
     np.random.seed(config.seed)
-    module = trainer_module(config)
+    module = trainer_module(config.kind)
     models = module.build_models(config, n_classes)
     out = {}
     for name, link in models.items():
@@ -171,12 +172,6 @@ def parameter_drift(run_dir, a, b):
             travelled += np.sum((x - param.array) ** 2)
         out[name] = float(np.sqrt(apart / travelled))
     return out
-
-
-def trainer_module(config):
-    import importlib
-    from vox.runs import runner
-    return importlib.import_module(runner.TRAINERS[config.kind])
 
 
 def final_snapshot(run_dir):

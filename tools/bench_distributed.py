@@ -27,8 +27,10 @@ import chainer  # noqa: E402
 import numpy as np  # noqa: E402
 
 from vox.config import load_config  # noqa: E402
-from vox.runs import runner  # noqa: E402
+from vox.data.sources import load_data  # noqa: E402
+from vox.runs.runner import seed_everything  # noqa: E402
 from vox.training import distributed  # noqa: E402
+from vox.training.registry import trainer_module  # noqa: E402
 
 IDS = ['e19098ab', 'bc7db4a2', '54314b33', 'cfcefd21']
 BLOG_CLASSES = (1421, 53, 2)
@@ -52,9 +54,8 @@ def time_allreduce(parallel, link, repeat):
 
 
 def faithful(parallel, exp_id, repeat):
-    import importlib
     config = load_config(exp_id)
-    module = importlib.import_module(runner.TRAINERS[config.kind])
+    module = trainer_module(config.kind)
     np.random.seed(0)
     models = module.build_models(config, BLOG_CLASSES)
     out = {}
@@ -68,14 +69,13 @@ def training_split(parallel, exp_id, profile, iterations):
     """(allreduce seconds, update seconds) per iteration, medians."""
     config = load_config(exp_id, profile)
     if parallel.is_writer:
-        data = runner.load_data(config)  # builds the cache first
+        data = load_data(config.data, config.seed)  # builds the cache first
     parallel.broadcast(None)
     if not parallel.is_writer:
-        data = runner.load_data(config)
+        data = load_data(config.data, config.seed)
     device = chainer.get_device('@numpy')
-    runner.seed_everything(config.seed, device)
-    import importlib
-    module = importlib.import_module(runner.TRAINERS[config.kind])
+    seed_everything(config.seed, device)
+    module = trainer_module(config.kind)
     with distributed.using(parallel), tempfile.TemporaryDirectory() as out:
         trainer = module.build_trainer(config, data, Path(out), device)
     comm = parallel.comm

@@ -33,9 +33,27 @@ def register(sub):
 
 
 def main(args):
-    from vox.runs.runner import run
-    run(args.id, profile=args.profile, device=args.device,
-        corpus=args.corpus, run_name=args.run, results=args.results,
-        argv=sys.argv, fresh=args.fresh, resume=args.resume,
-        input_wav=args.input, distributed=args.distributed,
-        communicator=args.communicator)
+    from vox.base.errors import VoxError
+    from vox.blurmask.run import run as run_blurmask
+    from vox.config import load_config
+    from vox.config.blurmask import BlurMaskConfig
+    from vox.runs.runner import run as run_trainer
+    config = load_config(args.id, args.profile)  # the kind picks the schema
+    common = dict(device=args.device, corpus=args.corpus, run_name=args.run,
+                  results=args.results, argv=sys.argv)
+    if isinstance(config, BlurMaskConfig):  # ... and the loop, once
+        if args.distributed:
+            raise VoxError(f'{args.id}: --distributed is for trained '
+                           f'experiments; blur-mask runs are one process')
+        run_blurmask(config, input_wav=args.input, **common)
+        return 0
+    if args.input:
+        raise VoxError(f'--input is for blurmask experiments only, not '
+                       f'{args.id}')
+    if args.distributed:  # one rank of mpiexec -n N
+        from vox.runs.distributed import run_distributed
+        run_distributed(config, fresh=args.fresh, resume=args.resume,
+                        communicator=args.communicator, **common)
+        return 0
+    run_trainer(config, fresh=args.fresh, resume=args.resume, **common)
+    return 0

@@ -14,6 +14,8 @@ import sys
 from vox.base.device import get_device
 from vox.base.errors import VoxError
 from vox.runs import runner
+from vox.runs.folders import choose_run_dir, lock_run_dir, make_run_dir
+from vox.training.registry import trainer_module
 from vox.training import distributed
 
 
@@ -62,32 +64,36 @@ def config_notes(config):
     return []
 
 
-def run_distributed(config, profile, device, corpus, run_name, results,
-                    argv, fresh, resume, communicator):
+def run_distributed(config, device=None, corpus=None, run_name=None,
+                    results=None, argv=None, fresh=False, resume=None,
+                    communicator=None):
+    """``runner.run`` for one rank of ``mpiexec -n N`` (a loaded
+    ExperimentConfig); returns the run folder."""
+    trainer_module(config.kind, config.id)
     parallel, device_spec, name = distributed.start(device, communicator)
     try:
-        return _run(config, profile, device_spec, corpus, run_name,
-                    results, argv, fresh, resume, parallel, name)
+        return _run(config, device_spec, corpus, run_name, results, argv,
+                    fresh, resume, parallel, name)
     except VoxError as e:
         # The other ranks may be waiting in a collective: end them all.
         print(f'vox: error: {e}', file=sys.stderr, flush=True)
         parallel.comm.mpi_comm.Abort(2)
 
 
-def _run(config, profile, device_spec, corpus, run_name, results, argv,
-         fresh, resume, parallel, name):
+def _run(config, device_spec, corpus, run_name, results, argv, fresh,
+         resume, parallel, name):
     distributed.check_divisible(config.train.batch_size, parallel.size)
     device = get_device(device_spec)
 
     def choose():
-        run_dir, snapshot, what = runner.choose_run_dir(
-            results, config.id, run_name, profile, fresh, resume)
-        runner.make_run_dir(run_dir)
+        run_dir, snapshot, what = choose_run_dir(
+            results, config.id, run_name, config.profile, fresh, resume)
+        make_run_dir(run_dir)
         return run_dir, snapshot, what
     run_dir, snapshot, what = _on_writer(parallel, choose)
     # Rank 0 holds the run folder's lock; if it cannot, its VoxError ends
     # every rank (run_distributed).
-    with runner.lock_run_dir(run_dir) if parallel.is_writer \
+    with lock_run_dir(run_dir) if parallel.is_writer \
             else contextlib.nullcontext(), distributed.using(parallel):
         return runner._train(
             config, device, run_dir, snapshot, what, corpus, argv, parallel,
