@@ -45,17 +45,15 @@ def register(sub):
     p.set_defaults(func=main)
 
 
-def load_stargan(run_dir, snapshot=None, device=None):
-    """(run, generator, SpeakerTable) of a StarGAN run folder."""
+def load_stargan(run_dir):
+    """(run, SpeakerTable) of a StarGAN run folder, without its models."""
     from vox.inference.conversion import SpeakerTable
-    from vox.training.store import load_models, load_run
+    from vox.training.store import load_run
     run = load_run(run_dir)
     if run.config.kind != 'stargan':
         raise VoxError(f'{run.path}: a {run.config.kind} run ({run.config.id}'
                        f'); give a StarGAN run (54314b33, cfcefd21)')
-    run, models = load_models(run_dir, snapshot=snapshot, device=device)
-    return run, models['generator'], SpeakerTable.load(run.path,
-                                                        run.labels.names)
+    return run, SpeakerTable.load(run.path, run.labels.names)
 
 
 def main(args):
@@ -63,16 +61,18 @@ def main(args):
 
     from vox.data import audio
     from vox.inference.conversion import convert_wave
-    from vox.training.store import load_run
+    from vox.training.store import load_models
     device = chainer.get_device(args.device or '@numpy')
     if args.snapshot and not Path(args.snapshot).is_file():
         raise VoxError(f'--snapshot {args.snapshot}: no such file')
-    # The input is checked (as training audio is) before the model loads.
-    wave = audio.load_wav(args.input, min_frames=load_run(
-        args.run).config.data.crop_frames)
-    run, gen, table = load_stargan(args.run, args.snapshot, device)
+    # The target and the input (checked as training audio is) come first:
+    # a mistake in either is reported before the model loads.
+    run, table = load_stargan(args.run)
     row = table.resolve(args.speaker, args.birthplace, args.sex)
-    out = convert_wave(gen, wave, table.index(row), device=device)
+    wave = audio.load_wav(args.input, min_frames=run.config.data.crop_frames)
+    run, models = load_models(args.run, snapshot=args.snapshot, device=device)
+    out = convert_wave(models['generator'], wave, table.index(row),
+                       device=device)
     output = Path(args.output)
     if output.parent and not output.parent.exists():
         raise VoxError(f'--output {output}: folder {output.parent} does not '
