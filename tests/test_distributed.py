@@ -208,13 +208,14 @@ def test_two_ranks_train_as_one_process(exp_id, tmp_path):
     assert not list(two.glob('nonfinite_*'))
 
 
-def test_refuses_a_minibatch_that_does_not_split():
+def test_refuses_a_minibatch_that_does_not_split(tmp_path):
     out = subprocess.run(
         [MPIEXEC, '-n', '2', sys.executable, '-m', 'vox.cli', 'run',
          'cfcefd21', '--profile', 'test', '--distributed', '--results',
-         '/nonexistent-never-written'], cwd=REPO, capture_output=True,
-        text=True, timeout=TIMEOUT)
+         str(tmp_path)], cwd=REPO, capture_output=True, text=True,
+        timeout=TIMEOUT)
     assert out.returncode != 0
+    assert not list(tmp_path.iterdir())  # refused before any folder
     assert 'train.batch_size=5 is the global minibatch and does not split ' \
         'over 2 ranks; run with NPROC (mpiexec -n) one of 1, 5' in out.stderr
 
