@@ -28,14 +28,21 @@ class NonFiniteError(VoxError):
 
 
 class StopRequested(Exception):
-    """Raised after the stop snapshot is written; the runner exits cleanly."""
+    """Raised after the stop snapshot is written; ``signum`` is the signal
+    that asked for it (the runner exits with 128 + signum)."""
+
+    def __init__(self, message, signum):
+        super().__init__(message)
+        self.signum = signum
 
 
 class RememberingConverter:
     """Wraps an updater's converter and keeps the last batch it converted."""
 
-    def __init__(self, converter):
+    def __init__(self, converter,
+                 batch_file='nonfinite_batch_iter_{iteration}.npz'):
         self.converter = converter
+        self.batch_file = batch_file  # each rank its own, when distributed
         self.last_batch = None
 
     def __call__(self, batch, device=None):
@@ -167,16 +174,19 @@ class GracefulStop(training.Extension):
             self._previous[sig] = signal.signal(sig, self._request)
 
     def _request(self, signum, frame):
-        self.requested = signal.Signals(signum).name
+        self.requested = signal.Signals(signum)
         # A second Ctrl-C interrupts at once.
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
     def __call__(self, trainer):
         if self.agree(self.requested):
+            # A rank that was not signalled itself stops as asked: SIGTERM.
+            requested = self.requested or signal.SIGTERM
             self.take_snapshot(trainer)
             raise StopRequested(
-                f'{self.requested or "stop"}: stopped at iteration '
-                f'{trainer.updater.iteration}, snapshot written')
+                f'{requested.name}: stopped at iteration '
+                f'{trainer.updater.iteration}, snapshot written',
+                int(requested))
 
     def finalize(self):
         for sig, handler in self._previous.items():

@@ -12,9 +12,10 @@ import contextlib
 import sys
 
 from vox.base.device import get_device
-from vox.base.errors import VoxError
+from vox.base.errors import Stopped, VoxError
 from vox.runs import runner
-from vox.runs.folders import choose_run_dir, lock_run_dir, make_run_dir
+from vox.runs.folders import (choose_run_dir, lock_run_dir, make_run_dir,
+                              remove_if_untrained, remove_leftovers)
 from vox.training.registry import trainer_module
 from vox.training import distributed
 
@@ -74,6 +75,8 @@ def run_distributed(config, device=None, corpus=None, run_name=None,
     try:
         return _run(config, device_spec, corpus, run_name, results, argv,
                     fresh, resume, parallel, name)
+    except Stopped:  # every rank stopped at the same iteration, state saved
+        raise
     except VoxError as e:
         # The other ranks may be waiting in a collective: end them all.
         print(f'vox: error: {e}', file=sys.stderr, flush=True)
@@ -88,13 +91,26 @@ def _run(config, device_spec, corpus, run_name, results, argv, fresh,
     def choose():
         run_dir, snapshot, what = choose_run_dir(
             results, config.id, run_name, config.profile, fresh, resume)
+        created = [d for d in (run_dir, run_dir.parent) if not d.exists()]
         make_run_dir(run_dir)
-        return run_dir, snapshot, what
-    run_dir, snapshot, what = _on_writer(parallel, choose)
-    # Rank 0 holds the run folder's lock; if it cannot, its VoxError ends
-    # every rank (run_distributed).
-    with lock_run_dir(run_dir) if parallel.is_writer \
-            else contextlib.nullcontext(), distributed.using(parallel):
-        return runner._train(
-            config, device, run_dir, snapshot, what, corpus, argv, parallel,
-            lambda data: notes(config, parallel, len(data.validation), name))
+        return run_dir, snapshot, what, created
+    run_dir, snapshot, what, created = _on_writer(parallel, choose)
+    # As runner.run, on rank 0: the lock before anything in the folder is
+    # touched, no empty folder left behind, disk errors in one line.  If
+    # rank 0 cannot lock, its VoxError ends every rank (run_distributed).
+    try:
+        with lock_run_dir(run_dir) if parallel.is_writer \
+                else contextlib.nullcontext(), distributed.using(parallel):
+            try:
+                if parallel.is_writer:
+                    remove_leftovers(run_dir)
+                return runner._train(
+                    config, device, run_dir, snapshot, what, corpus, argv,
+                    parallel, lambda data: notes(
+                        config, parallel, len(data.validation), name))
+            except BaseException:
+                if parallel.is_writer:
+                    remove_if_untrained(created)
+                raise
+    except OSError as e:
+        raise runner.disk_error(e, run_dir) from None
