@@ -22,6 +22,7 @@ RESULTS ?=
 FRESH   ?=
 RESUME  ?=
 RUNS    ?=
+BENCH_OPTS ?=
 
 RUN_OPTS = $(if $(PROFILE),--profile $(PROFILE)) $(if $(DEVICE),--device $(DEVICE)) \
            $(if $(CORPUS),--corpus $(CORPUS)) $(if $(RUN),--run $(RUN)) \
@@ -79,7 +80,7 @@ check: $(INSTALLED)
 	$(PY) -m vox.cli check --all
 
 bench: $(INSTALLED)
-	$(PY) tools/bench.py $(if $(DEVICE),--device $(DEVICE))
+	$(PY) tools/bench.py $(if $(DEVICE),--device $(DEVICE)) $(BENCH_OPTS)
 
 # Feature-set check under Python 3.12 + NumPy 2 without setuptools, in a
 # second venv (docs/compat.md); the test suite covers the main venv.
