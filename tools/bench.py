@@ -916,9 +916,10 @@ def render_vram(kind, vram):
 PLACEHOLDER = {
     'cpu': '## CPU\n\nNot measured yet: `make bench`.\n',
     'gpu': ('## GPU: `@cupy:0`\n\n**GPU measurement pending: no GPU in this '
-            'session.**  Run `make bench DEVICE=@cupy:0` on a GPU machine; '
-            'it fills this part (iteration times, pool peaks, and the '
-            'measured VRAM table).\n'),
+            'session.**  Run `make bench DEVICE=@cupy:0` on a GPU machine '
+            '(on the project\'s: `make gpu-bundle && bash '
+            'tools/gpu_check.sh`); it fills this part (iteration times, '
+            'pool peaks, and the measured VRAM table).\n'),
 }
 
 
