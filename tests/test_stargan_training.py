@@ -243,6 +243,7 @@ def test_stargan_config_is_checked(tmp_path):
         for profile in (None, 'smoke'):
             c = load_config(exp_id, profile)
             assert c.losses.lambda_rec == 10 and c.losses.n_critic == 5
+            assert c.losses.gp_reduce == 'sum'  # the reference StarGAN's
     raw = yaml.safe_load((REPO / 'experiments/cfcefd21/config.yaml')
                          .read_text())
     raw.pop('profiles')
@@ -252,6 +253,13 @@ def test_stargan_config_is_checked(tmp_path):
     with pytest.raises(ConfigError, match='n_critic must be an integer'):
         load_config(bad)
     raw['losses']['n_critic'] = 5
+    raw['losses']['gp_reduce'] = 'max'
+    bad.write_text(yaml.safe_dump(raw))
+    with pytest.raises(ConfigError, match='gp_reduce must be one of sum, mean'):
+        load_config(bad)
+    raw['losses']['gp_reduce'] = 'mean'
+    bad.write_text(yaml.safe_dump(raw))
+    assert load_config(bad).losses.gp_reduce == 'mean'
     del raw['generator']
     bad.write_text(yaml.safe_dump(raw))
     with pytest.raises(ConfigError, match="needs 'generator'"):

@@ -489,8 +489,8 @@ def to_mermaid(graph, title=True):
     return '\n'.join(lines) + '\n'
 
 
-def render(exp_id, fmt='mermaid', graph=None):
-    """What ``vox diagram`` prints."""
+def select_graphs(exp_id, graph=None):
+    """``describe_experiment(exp_id)``, only ``graph`` when one is named."""
     d = describe_experiment(exp_id)
     if graph is not None:
         names = [g['name'] for g in d['graphs']]
@@ -498,6 +498,12 @@ def render(exp_id, fmt='mermaid', graph=None):
             raise VoxError(f"{exp_id} has no graph '{graph}'; its graphs: "
                            f"{', '.join(names)}")
         d['graphs'] = [g for g in d['graphs'] if g['name'] == graph]
+    return d
+
+
+def render(exp_id, fmt='mermaid', graph=None):
+    """What ``vox diagram`` prints as text (mermaid or JSON)."""
+    d = select_graphs(exp_id, graph)
     if fmt == 'json':
         return json.dumps(d, indent=1, ensure_ascii=False) + '\n'
     return '\n'.join(to_mermaid(g) for g in d['graphs'])

@@ -53,22 +53,24 @@ def _both(*keys):
     return list(keys) + [f'validation/{k}' for k in keys]
 
 
-# PNG -> log keys, grouped as one looks at a StarGAN: the critic's own
-# terms, what the generator gets from the critic, the classification
-# terms (totals and per label group), the generator's reconstruction-type
-# terms, the accuracies and the weighted totals.  Every reported term is in
-# at least one plot, for training and validation.
+# PNG -> log keys, grouped as one looks at a StarGAN, at most six keys
+# (each with its validation twin, dashed) per figure: the critic's terms,
+# the gradient penalty alone (it spans decades: log scale), what the
+# generator gets from the critic, its reconstruction-type terms, and per
+# label group the two classification terms and the two accuracies.
+# Every reported term is in at least one plot, for training and validation.
 PLOTS = {
-    'dis_adversarial.png': _both('dis/loss_adv', 'dis/loss_gp'),
-    'gen_adversarial.png': _both('gen/loss_adv'),
-    'classification.png': _both('dis/loss_cls', 'gen/loss_cls'),
-    'classification_groups.png': _both(
-        *[f'dis/loss_cls_{g}' for g in GROUPS],
-        *[f'gen/loss_cls_{g}' for g in GROUPS]),
-    'generator.png': _both('gen/loss_rec', 'gen/loss_id', 'gen/loss_fm'),
-    'accuracy.png': _both(*[f'dis/acc_{g}' for g in GROUPS],
-                          *[f'gen/acc_{g}' for g in GROUPS]),
-    'loss.png': _both('dis/loss', 'gen/loss'),
+    'critic.png': _both('dis/loss_adv', 'dis/loss_cls', 'dis/loss'),
+    'critic_gradient_penalty.png': _both('dis/loss_gp'),
+    'generator_adversarial.png': _both('gen/loss_adv', 'gen/loss_cls',
+                                       'gen/loss'),
+    'generator_reconstruction.png': _both('gen/loss_rec', 'gen/loss_id',
+                                          'gen/loss_fm'),
+    **{f'classification_{g}.png': _both(f'dis/loss_cls_{g}',
+                                        f'gen/loss_cls_{g}')
+       for g in GROUPS},
+    **{f'accuracy_{g}.png': _both(f'dis/acc_{g}', f'gen/acc_{g}')
+       for g in GROUPS},
 }
 
 PRINT_KEYS = ['dis/loss_adv', 'dis/loss_gp', 'gen/loss_rec', 'gen/loss_id',
