@@ -16,6 +16,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
+# A venv being refreshed (make reruns this when a pin file changes) keeps
+# the route it was built with unless PYTHON/NUMPY/CUPY say otherwise.
+if [ -f "$VENV/.route" ]; then
+    while IFS='=' read -r key value; do
+        case "$key" in
+            PYTHON|NUMPY|CUPY) [ -n "${!key:-}" ] || printf -v "$key" '%s' "$value" ;;
+        esac
+    done < "$VENV/.route"
+fi
 
 version_of() {  # prints "3.N" when the interpreter runs and is 3.11-3.13
     "$1" -c 'import sys; v = sys.version_info[:2]; assert (3, 11) <= v <= (3, 13); print("%d.%d" % v)' 2>/dev/null
@@ -81,7 +90,11 @@ CUPY_PIN=
 [ -n "${CUPY:-}" ] && CUPY_PIN=$(grep -E '^(cupy-cuda13x|nvidia-cublas)==' constraints-numpy2.txt | tr '\n' ' ')
 
 echo "vox: creating $VENV with $($PYTHON --version) ($PYTHON), $NUMPY_PIN${CUPY_PIN:+ $CUPY_PIN}"
-"$PYTHON" -m venv "$VENV"
+CLEAR=()
+if [ -x "$VENV/bin/python" ] && [ "$(version_of "$VENV/bin/python" || true)" != "$PYVER" ]; then
+    CLEAR=(--clear)  # another Python's venv: start it afresh
+fi
+"$PYTHON" -m venv "${CLEAR[@]}" "$VENV"
 PIP=("$VENV/bin/python" -m pip --disable-pip-version-check)
 # Kept in force for every pip call into the venv (see constraints.txt).
 export PIP_CONSTRAINT="$PWD/$CONSTRAINTS"
@@ -92,4 +105,5 @@ export PIP_CONSTRAINT="$PWD/$CONSTRAINTS"
 "${PIP[@]}" install -q --no-build-isolation -r requirements.txt $CUPY_PIN
 "${PIP[@]}" install -q --no-build-isolation --no-deps -e .
 "$VENV/bin/python" -W error -c 'import vox, chainer, numpy; print("vox: chainer", chainer.__version__, "numpy", numpy.__version__, "ready in '"$VENV"'")'
+printf 'PYTHON=%s\nNUMPY=%s\nCUPY=%s\n' "$PYTHON" "$NUMPY" "${CUPY:-}" > "$VENV/.route"
 echo "$CONSTRAINTS${CUPY_PIN:+ $CUPY_PIN}" > "$VENV/.installed"
