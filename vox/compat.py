@@ -4,7 +4,8 @@ Import this module before ``chainer`` (``import vox`` does it for you).
 Chainer's last release predates Python 3.12, NumPy 2 and CuPy 8+; what
 follows is the smallest set of patches that makes the feature set vox uses
 work on Python 3.11-3.13 with NumPy 1.26 or 2.x, and with CuPy 13 or 14.
-Each block says why it exists; docs/compat.md records what was verified.
+Each block says why it exists; docs/compat.md has the findings behind them
+and records what was verified.
 """
 import importlib
 import importlib.metadata

@@ -22,7 +22,11 @@ from pathlib import Path
 
 import yaml
 
+from vox.base.labels import BLOG_N_CLASSES
 from vox.config import EXPERIMENTS_DIR
+from vox.faithfulness.diagram import (NoDiagram, describe_run_models,
+                                      to_mermaid)
+from vox.faithfulness.drawing import draw
 # the same numbers and rows as summary.md
 from vox.reports.summary import (CONFIG_FIGURES, config_value, format_value,
                                  metric_rows)
@@ -148,13 +152,8 @@ def markdown_to_html(text):
 
 def _diagram_section(exp_id, config):
     try:
-        # deferred: building and drawing the models imports chainer and
-        # matplotlib, which a report of a model-less run does not need
-        from vox.faithfulness.diagram import NoDiagram, describe_run_models, to_mermaid
-        from vox.faithfulness.drawing import draw
         n_classes = (config.get('corpus') or {}).get('n_classes')
         if not n_classes:
-            from vox.faithfulness.diagram import BLOG_N_CLASSES
             n_classes = BLOG_N_CLASSES
         d = describe_run_models(exp_id, config, tuple(n_classes))
         errata = EXPERIMENTS_DIR / exp_id / 'ERRATA.md'

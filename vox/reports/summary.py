@@ -117,7 +117,7 @@ def write_summary(run_dir, config, trainer, elapsed):
     elapsed = log[-1].get('elapsed_time', elapsed) if log else elapsed
     peak = None
     if trainer.updater.device.xp.__name__ == 'cupy':
-        import cupy
+        import cupy  # optional: only when training on a GPU
         peak = cupy.get_default_memory_pool().total_bytes() / 2 ** 20
     summary = summarize(config, log, elapsed, peak)
     with open(run_dir / 'summary.json', 'w') as f:

@@ -12,6 +12,15 @@ from vox.base.errors import VoxError  # noqa: E402
 from vox.training.curves import style_axes  # noqa: E402
 
 
+def pick_model(table, section, what):
+    """The class ``table[section.name]`` (``section``: a ModelConfig); an
+    unknown name is a VoxError listing the known ones."""
+    if section.name not in table:
+        raise VoxError(f"{what}.name: unknown {what} {section.name!r}; "
+                       f"known: {', '.join(sorted(table))}")
+    return table[section.name]
+
+
 def make_optimizer(train, link):
     if train.optimizer != 'RMSprop':
         raise VoxError(f"train.optimizer: only 'RMSprop' (the blog's) is "
@@ -123,9 +132,11 @@ def add_reports(trainer, config, plots, print_keys):
         trainer.extend(extensions.ProgressBar(update_interval=1))
     snapshot_trigger = every_or_end(report.snapshot_every,
                                     config.train.epochs)
+    # No autoload: the run loop loads the snapshot to resume from itself,
+    # before trainer.run (vox/runs/runner.py says why).
     trainer.extend(
         extensions.snapshot(filename='snapshot_iter_{.updater.iteration}',
-                            n_retains=report.snapshots_kept, autoload=True),
+                            n_retains=report.snapshots_kept),
         trigger=snapshot_trigger, name='snapshot')
 
     @training.make_extension(priority=-200)  # right after the snapshot
