@@ -29,7 +29,7 @@ def test_dry_run_lists_every_step_and_the_bundle(tmp_path):
     text = result.stdout
     assert '1 wheels' in text and 'KiB' in text
     ids = sorted(p.parent.name for p in REPO.glob('experiments/*/config.yaml'))
-    for name in ['install', 'versions', 'gpu-tests', 'bench', 'tf32',
+    for name in ['install', 'versions', 'corpus', 'gpu-tests', 'bench', 'tf32',
                  'summary'] + [f'smoke-{i}' for i in ids]:
         assert f'  {name} ' in text, name
     assert 'make bench DEVICE=@cupy:0' in text

@@ -9,7 +9,8 @@
 # cupy-cuda13x 14.x preinstalled, no package index), it
 #  1. installs gpu-bundle/ with pip --no-index --no-deps --target (a folder
 #     outside the checkout, put first on PYTHONPATH; nothing else changes);
-#  2. checks that vox imports and DEVICE=@cupy:0 reaches the GPU;
+#  2. checks that vox imports and DEVICE=@cupy:0 reaches the GPU, and
+#     generates the built-in corpus (into a VOX_CACHE outside the checkout);
 #  3. runs the GPU-marked tests and the CuPy-name tests;
 #  4. make bench DEVICE=@cupy:0 at the faithful sizes (iteration time,
 #     samples/s, FLOP/s against the GPU's FP32 and TF32 peaks, CuPy pool
@@ -78,7 +79,16 @@ step() {
 
 export PYTHONPATH="$SITE:$REPO${PYTHONPATH:+:$PYTHONPATH}"
 export VOX_CACHE="$WORK/cache"
-MAKE_PY=(SYSTEM_PYTHON="$PYTHON")
+# make targets when make is there, else the commands they run.
+if command -v make >/dev/null 2>&1; then
+    CORPUS_CMD=(make corpus SYSTEM_PYTHON="$PYTHON")
+    smoke_cmd() { SMOKE=(make "exp-$1" PROFILE=smoke DEVICE=@cupy:0 RESULTS="$WORK/results" FRESH=1 SYSTEM_PYTHON="$PYTHON"); }
+    BENCH_CMD=(make bench DEVICE=@cupy:0 SYSTEM_PYTHON="$PYTHON" BENCH_OPTS="--vram-batches 1 2 4 8 16 --json $RESULTS/performance.json --md $RESULTS/performance.md")
+else
+    CORPUS_CMD=("$PYTHON" -m vox.cli corpus)
+    smoke_cmd() { SMOKE=("$PYTHON" -m vox.cli run "$1" --profile smoke --device @cupy:0 --results "$WORK/results" --fresh); }
+    BENCH_CMD=("$PYTHON" tools/bench.py --device @cupy:0 --vram-batches 1 2 4 8 16 --json "$RESULTS/performance.json" --md "$RESULTS/performance.md")
+fi
 # Every experiment of the checkout (what `vox list` prints), classifier first.
 ALL_IDS=(e19098ab)
 for d in experiments/*/config.yaml; do
@@ -99,13 +109,17 @@ fi
 
 step install 60 "$PYTHON" -m pip install --no-index --no-deps --no-compile -q --upgrade --target "$SITE" "$BUNDLE"/*.whl
 step versions 30 "$PYTHON" -c 'import vox, chainer, numpy, cupy, sys; from chainer.backends import cuda; from vox.base.device import get_device; d = get_device("@cupy:0"); print("python", sys.version.split()[0], "numpy", numpy.__version__, "chainer", chainer.__version__, "cupy", cupy.__version__, "cuda.available", cuda.available, "cudnn", cuda.cudnn_enabled, "device", d); print(cupy.cuda.runtime.getDeviceProperties(0)["name"])'
+# The generated corpus once, for the smoke runs and the bench (VOX_CACHE).
+step corpus 90 "${CORPUS_CMD[@]}"
 step gpu-tests 120 "$PYTHON" -m pytest -q -p no:cacheprovider -m gpu tests tests/test_cupy_names.py
-step smoke-cfcefd21 60 make exp-cfcefd21 PROFILE=smoke DEVICE=@cupy:0 RESULTS="$WORK/results" FRESH=1 "${MAKE_PY[@]}"
-step bench 150 make bench DEVICE=@cupy:0 "${MAKE_PY[@]}" BENCH_OPTS="--vram-batches 1 2 4 8 16 --json $RESULTS/performance.json --md $RESULTS/performance.md"
+smoke_cmd cfcefd21
+step smoke-cfcefd21 60 "${SMOKE[@]}"
+step bench 150 "${BENCH_CMD[@]}"
 step tf32 60 env CUPY_TF32=1 "$PYTHON" tools/bench.py --device @cupy:0 --no-vram --only 54314b33 cfcefd21 --json "$RESULTS/tf32.json" --md "$WORK/tf32.md"
 for id in "${ALL_IDS[@]}"; do
     [ "$id" = cfcefd21 ] && continue
-    step "smoke-$id" 45 make "exp-$id" PROFILE=smoke DEVICE=@cupy:0 RESULTS="$WORK/results" FRESH=1 "${MAKE_PY[@]}"
+    smoke_cmd "$id"
+    step "smoke-$id" 45 "${SMOKE[@]}"
 done
 if [ "$DRY" = 1 ]; then
     printf '  %-24s (always)     %s\n' summary "$PYTHON tools/gpu_summary.py $RESULTS"
