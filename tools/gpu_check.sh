@@ -41,10 +41,14 @@ if [ ! -d "$BUNDLE" ] || ! ls "$BUNDLE"/*.whl >/dev/null 2>&1; then
     echo "gpu_check: no wheels in $BUNDLE/: run 'make gpu-bundle' first (on a machine with a package index)" >&2
     exit 2
 fi
-[ "$DRY" = 1 ] || mkdir -p "$RESULTS"
+if [ "$DRY" = 0 ]; then
+    mkdir -p "$RESULTS"
+    rm -rf "$WORK/results" "$WORK"/*.log  # the corpus cache is kept for a rerun
+    mkdir -p "$WORK"
+fi
 LOG=$RESULTS/progress.log
 STEPS=$RESULTS/steps.jsonl
-[ "$DRY" = 1 ] || : > "$STEPS"
+[ "$DRY" = 1 ] || { : > "$STEPS"; : > "$LOG"; }
 
 say() { echo "[$(date -u +%H:%M:%S) +$((SECONDS - START))s] $*" | tee -a "$LOG"; }
 left() { echo $((BUDGET - (SECONDS - START))); }
@@ -68,8 +72,11 @@ step() {
     fi
     [ "$limit" -gt "$remaining" ] && limit=$remaining
     say "start $name (limit ${limit}s): $*"
-    timeout --kill-after=10 "$limit" "$@" >> "$LOG" 2>&1
+    # The full output stays in $WORK; progress.log gets its last 6000
+    # characters (progress bars rewrite lines with \r: one line each).
+    timeout --kill-after=10 "$limit" "$@" > "$WORK/$name.log" 2>&1
     rc=$?
+    tail -c 6000 "$WORK/$name.log" | tr '\r' '\n' | grep -v '^\s*$' | tail -n 60 >> "$LOG"
     local status=ok
     [ $rc -ne 0 ] && status=failed
     [ $rc -eq 124 ] || [ $rc -eq 137 ] && status=timeout
@@ -103,8 +110,6 @@ if [ "$DRY" = 1 ]; then
     echo "would write to $RESULTS/ (progress.log steps.jsonl summary.json summary.md performance.json performance.md tf32.json), budget ${BUDGET}s, steps:"
 else
     say "gpu_check: $($PYTHON --version 2>&1) ($PYTHON), bundle $(du -sk "$BUNDLE" | cut -f1) KiB, budget ${BUDGET}s, output $RESULTS"
-    rm -rf "$WORK"
-    mkdir -p "$WORK"
 fi
 
 step install 60 "$PYTHON" -m pip install --no-index --no-deps --no-compile -q --upgrade --target "$SITE" "$BUNDLE"/*.whl
