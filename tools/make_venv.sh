@@ -24,6 +24,10 @@ if [ -f "$VENV/.route" ]; then
             PYTHON|NUMPY|CUPY) [ -n "${!key:-}" ] || printf -v "$key" '%s' "$value" ;;
         esac
     done < "$VENV/.route"
+elif [ -z "${PYTHON:-}" ] && [ -x "$VENV/bin/python" ]; then
+    # A venv from before .route existed: its own base Python and NumPy.
+    PYTHON=$("$VENV/bin/python" -c 'import sys; print(sys._base_executable)' 2>/dev/null || true)
+    [ -n "${NUMPY:-}" ] || NUMPY=$("$VENV/bin/python" -c 'import numpy; print(numpy.__version__[0])' 2>/dev/null || true)
 fi
 
 version_of() {  # prints "3.N" when the interpreter runs and is 3.11-3.13
