@@ -29,6 +29,7 @@ import sys
 from pathlib import Path
 
 from vox.base.errors import VoxError
+from vox.base.files import check_output_file
 
 
 def register(sub):
@@ -67,6 +68,7 @@ def main(args):
     device = chainer.get_device(args.device or '@numpy')
     if args.snapshot and not Path(args.snapshot).is_file():
         raise VoxError(f'--snapshot {args.snapshot}: no such file')
+    check_output_file(args.output, [args.input, args.snapshot])
     # The input is checked (as training audio is) before the model loads.
     wave = audio.load_wav(args.input, min_frames=load_run(
         args.run).config.data.crop_frames)
@@ -74,10 +76,10 @@ def main(args):
     row = table.resolve(args.speaker, args.birthplace, args.sex)
     out = convert_wave(gen, wave, table.index(row), device=device)
     output = Path(args.output)
-    if output.parent and not output.parent.exists():
-        raise VoxError(f'--output {output}: folder {output.parent} does not '
-                       f'exist')
-    audio.save_wav(output, out)
+    try:
+        audio.save_wav(output, out)
+    except OSError as e:
+        raise VoxError(f'cannot write {output}: {e.strerror}') from None
     if all(tuple(r[:3]) != row for r in table.rows):
         print(f'vox: note: {"/".join(row)} is not a combination the corpus '
               f'has; the generator never saw it', file=sys.stderr)

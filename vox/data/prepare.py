@@ -93,9 +93,17 @@ def clean_stale_temps(feature_dir):
 def _atomic_text(path, text):
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.',
                                suffix='.tmp')
-    with os.fdopen(fd, 'w', encoding='utf-8') as f:
-        f.write(text)
-    os.replace(tmp, path)
+    try:
+        # backslashreplace: a file name that is not UTF-8 shows as \udcNN
+        # instead of failing the whole report
+        with os.fdopen(fd, 'w', encoding='utf-8',
+                       errors='backslashreplace') as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
 
 
 # --- the command -------------------------------------------------------------
