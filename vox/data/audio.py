@@ -1,4 +1,4 @@
-"""The audio front end shared by every experiment (SPEC "Common audio front end").
+"""The audio front end shared by every experiment (the posts' STFT and bins).
 
 - 16 kHz mono; anything else is mixed down and resampled on load.
 - STFT: 1024-sample periodic Hann window, hop 256, no centring, so a crop of
