@@ -19,8 +19,10 @@ from vox.data import audio
 from vox.cli import main as vox_main
 from vox.config import ConfigError, load_config
 from vox.extensions import conversion_samples, samples
-from vox.runs.runner import REPO, run
-from vox.training.stargan import PLOTS, SpeakerTable
+from vox.base.paths import REPO
+from vox.runs.runner import run
+from vox.inference.conversion import SpeakerTable
+from vox.training.stargan import PLOTS
 from vox.updaters.stargan import LABEL_NAMES
 
 DIS_KEYS = {'dis/loss_adv', 'dis/loss_gp', 'dis/loss_cls', 'dis/loss'} | {

@@ -17,11 +17,11 @@ import chainer.functions as F
 import chainer.links as L
 from chainer import serializers
 
-from vox.config import load_config
+from vox.config import StarGANLosses, load_config
 from vox.training.stargan import DISCRIMINATORS
 from vox.updaters.stargan import (
-    LABEL_NAMES, StarGANLossConfig, StarGANUpdater, critic_input_gradient,
-    gradient_penalty, labels_to_onehot)
+    LABEL_NAMES, StarGANUpdater, critic_input_gradient, gradient_penalty,
+    labels_to_onehot)
 
 DiscriminatorOutput = collections.namedtuple(
     'DiscriminatorOutput', ('feature', 'adversarial', 'classes'))
@@ -184,7 +184,7 @@ def make_updater(gen=None, dis=None, *, dataset=None, batch_size=4,
     kw.update(loss)
     return (updater_cls or StarGANUpdater)(
         it, opt_g, opt_d, n_classes=N_CLASSES, label_combinations=COMBOS,
-        seed=seed, **kw)
+        seed=seed, losses=StarGANLosses(**kw))
 
 
 def observe(updater, fn):
@@ -236,10 +236,10 @@ def test_labels_to_onehot():
 
 def test_constructor_validation():
     with pytest.raises(ValueError):
-        StarGANLossConfig(n_critic=0)
+        StarGANLosses(n_critic=0)
     with pytest.raises(ValueError):
-        StarGANLossConfig(lambda_gp=-1)
-    assert StarGANLossConfig() == StarGANLossConfig(
+        StarGANLosses(lambda_gp=-1)
+    assert StarGANLosses() == StarGANLosses(
         n_critic=5, lambda_gp=10, lambda_cls=1, lambda_rec=10, lambda_id=5,
         lambda_fm=1)
     with pytest.raises(ValueError):  # birthplace 2 does not exist

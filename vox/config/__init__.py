@@ -6,30 +6,58 @@ it explicitly.  A profile is merged into the faithful config and the
 result is validated as a whole, so a typo in a profile is caught the same
 way as a typo in the base (every profile is validated on load, used or not).
 """
-import copy
 import dataclasses
-import difflib
 import math
 import numbers
-import typing
-from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-import yaml
+from vox.config.blurmask import KIND as BLURMASK, load_blurmask_config
+from vox.config.schema import (  # noqa: F401  (vox.config's public names)
+    EXPERIMENTS_DIR, ConfigError, RangeError, config_path, deep_merge,
+    find_config, from_dict, known_ids, load_raw, resolve)
 
-from vox.base.errors import VoxError
 
-EXPERIMENTS_DIR = Path(__file__).resolve().parent.parent.parent / 'experiments'
+def _check(ok, key, value, what):
+    if not ok:
+        raise RangeError(key, f'must be {what}, got {value!r}')
 
 
-class ConfigError(VoxError):
-    pass
+def _positive(obj, *keys):
+    for key in keys:
+        value = getattr(obj, key)
+        _check(math.isfinite(value) and value > 0, key, value,
+               'a finite number > 0')
+
+
+def _at_least_1(obj, *keys):
+    for key in keys:
+        value = getattr(obj, key)
+        _check(value >= 1, key, value, 'an integer >= 1')
+
+
+UNITS = ('epoch', 'iteration')
+
+
+def _interval(obj, key, optional=False):
+    """A Chainer trigger ``[n, 'epoch' | 'iteration']`` with n >= 1."""
+    value = getattr(obj, key)
+    if value is None and optional:
+        return
+    _check(isinstance(value, (list, tuple)) and len(value) == 2
+           and isinstance(value[0], int) and not isinstance(value[0], bool)
+           and value[0] >= 1 and value[1] in UNITS, key, value,
+           "[n, 'epoch'] or [n, 'iteration'] with an integer n >= 1"
+           + (' (or null)' if optional else ''))
 
 
 @dataclasses.dataclass
 class ModelConfig:
-    name: str                 # a key of vox.models.MODELS
+    name: str                 # a key of the trainer's MODELS / GENERATORS /
+                              # DISCRIMINATORS table (vox/training/)
     width: float = 1.0        # scales hidden channels; 1.0 is the blog's model
+
+    def __post_init__(self):
+        _positive(self, 'width')
 
 
 @dataclasses.dataclass
@@ -41,6 +69,10 @@ class CorpusConfig:
     speakers_per_cell: int = 3
     utterances_per_speaker: int = 10
 
+    def __post_init__(self):
+        _at_least_1(self, 'birthplaces', 'speakers_per_cell',
+                    'utterances_per_speaker')
+
 
 @dataclasses.dataclass
 class DataConfig:
@@ -51,11 +83,24 @@ class DataConfig:
     validation_crops: int = 1    # fixed crops per validation utterance
     corpus: CorpusConfig = dataclasses.field(default_factory=CorpusConfig)
 
+    def __post_init__(self):
+        _at_least_1(self, 'crop_frames', 'validation_crops')
+        _check(self.scale in ('unit', 'raw'), 'scale', self.scale,
+               "'unit' or 'raw'")
+        _check(0 < self.validation_fraction < 1, 'validation_fraction',
+               self.validation_fraction, 'in (0, 1)')
+        _check(0 <= self.min_voiced <= 1, 'min_voiced', self.min_voiced,
+               'in [0, 1]')
+
 
 @dataclasses.dataclass
 class LRDecayConfig:
     factor: float                # lr is multiplied by this ...
     every_epochs: int            # ... every this many epochs
+
+    def __post_init__(self):
+        _positive(self, 'factor')
+        _at_least_1(self, 'every_epochs')
 
 
 @dataclasses.dataclass
@@ -68,6 +113,11 @@ class TrainConfig:
     # RMSprop's other hyperparameters were not given; Chainer 7's defaults.
     alpha: float = 0.99
     eps: float = 1e-8
+
+    def __post_init__(self):
+        _positive(self, 'lr', 'eps')
+        _at_least_1(self, 'batch_size', 'epochs')
+        _check(0 <= self.alpha < 1, 'alpha', self.alpha, 'in [0, 1)')
 
 
 @dataclasses.dataclass
@@ -82,6 +132,12 @@ class ReportConfig:
     samples_every: Optional[List[Any]] = dataclasses.field(
         default_factory=lambda: [100, 'epoch'])
     progress_bar: bool = True
+
+    def __post_init__(self):
+        _interval(self, 'log_every')
+        _interval(self, 'snapshot_every')
+        _interval(self, 'samples_every', optional=True)
+        _at_least_1(self, 'snapshots_kept')
 
 
 #: What the gradient penalty may differentiate over the critic's patch map
@@ -163,6 +219,8 @@ class ExperimentConfig:
     profile: str = 'faithful'
 
     def __post_init__(self):
+        _check(0 <= self.seed < 2 ** 32, 'seed', self.seed,
+               'an integer in [0, 2**32)')  # NumPy's RandomState
         if self.kind == 'stargan':
             missing = [k for k in ('generator', 'discriminator')
                        if getattr(self, k) is None]
@@ -175,122 +233,19 @@ class ExperimentConfig:
             raise ValueError(f"kind {self.kind!r} needs 'model'")
 
 
-def _type_name(tp):
-    return getattr(tp, '__name__', str(tp))
-
-
-def from_dict(cls, data, where):
-    """Builds dataclass ``cls`` from ``data``, naming ``where`` in errors."""
-    if not isinstance(data, dict):
-        raise ConfigError(f'{where}: expected a mapping, got {data!r}')
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    hints = typing.get_type_hints(cls)
-    for key in data:
-        if key not in fields:
-            close = difflib.get_close_matches(str(key), fields, n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ''
-            raise ConfigError(
-                f"{where}: unknown key '{key}'{hint}; valid keys: "
-                f"{', '.join(sorted(fields))}")
-    kwargs = {}
-    for name, field in fields.items():
-        if name not in data:
-            if (field.default is dataclasses.MISSING
-                    and field.default_factory is dataclasses.MISSING):
-                raise ConfigError(f"{where}: missing required key '{name}'")
-            continue
-        kwargs[name] = _convert(hints[name], data[name], f'{where}.{name}')
-    try:
-        return cls(**kwargs)
-    except ValueError as e:  # a dataclass's own check (__post_init__)
-        raise ConfigError(f'{where}: {e}') from None
-
-
-def _convert(tp, value, where):
-    origin = typing.get_origin(tp)
-    if origin is typing.Union:  # Optional[X]
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        return None if value is None else _convert(args[0], value, where)
-    if dataclasses.is_dataclass(tp):
-        return from_dict(tp, value, where)
-    if tp is float and isinstance(value, (int, float)) \
-            and not isinstance(value, bool):
-        return float(value)
-    if tp is float and isinstance(value, str):
-        try:  # YAML 1.1 reads '1e-5' as a string
-            return float(value)
-        except ValueError:
-            pass
-    if tp in (int, str, bool, float) and not isinstance(value, tp) \
-            or (tp is int and isinstance(value, bool)):
-        raise ConfigError(
-            f'{where}: expected {_type_name(tp)}, got {value!r}')
-    if origin in (list, dict) and not isinstance(value, origin):
-        raise ConfigError(f'{where}: expected a {origin.__name__}, '
-                          f'got {value!r}')
-    return value
-
-
-def deep_merge(base, override):
-    out = copy.deepcopy(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = deep_merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
-
-
-def known_ids():
-    return sorted(p.parent.name for p in EXPERIMENTS_DIR.glob('*/config.yaml'))
-
-
-def config_path(exp_id):
-    path = EXPERIMENTS_DIR / exp_id / 'config.yaml'
-    if not path.exists():
-        close = difflib.get_close_matches(exp_id, known_ids(), n=1)
-        hint = f" (did you mean '{close[0]}'?)" if close else ''
-        raise ConfigError(
-            f"unknown experiment ID '{exp_id}'{hint}; known IDs: "
-            f"{', '.join(known_ids())}")
-    return path
-
-
-def load_raw(path):
-    try:
-        with open(path) as f:
-            raw = yaml.safe_load(f)
-    except yaml.YAMLError as e:
-        raise ConfigError(f'{path}: not valid YAML: {e}') from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f'{path}: expected a mapping at the top level')
-    return raw
-
-
-def resolve(raw, profile, where):
-    """The faithful mapping with ``profile``'s overrides merged in."""
-    profiles = raw.get('profiles') or {}
-    base = {k: v for k, v in raw.items() if k != 'profiles'}
-    if profile in (None, '', 'faithful'):
-        return base
-    if profile not in profiles:
-        raise ConfigError(
-            f"{where}: unknown profile '{profile}'; known profiles: "
-            f"{', '.join(['faithful'] + sorted(profiles))}")
-    merged = deep_merge(base, profiles[profile])
-    merged['profile'] = profile
-    return merged
-
-
 def load_config(exp_id_or_path, profile=None):
-    """Loads and validates an experiment config (every profile checked)."""
-    path = Path(exp_id_or_path)
-    if not path.suffix:
-        path = config_path(str(exp_id_or_path))
+    """Loads and validates an experiment config (every profile checked).
+
+    The one place an experiment's kind picks its schema: an
+    :class:`ExperimentConfig` for the Trainer experiments, a
+    :class:`vox.config.blurmask.BlurMaskConfig` for ``kind: blurmask``.
+    """
+    path = find_config(exp_id_or_path)
     raw = load_raw(path)
-    if raw.get('kind') == 'blurmask':  # their own schema: vox/config/blurmask
-        from vox.config.blurmask import load_blurmask_config
+    if raw.get('kind') == BLURMASK:  # their own schema: vox/config/blurmask
         return load_blurmask_config(path, profile)
+    # The base too, even where the profile overrides its bad values.
+    from_dict(ExperimentConfig, resolve(raw, None, path), str(path))
     for name in (raw.get('profiles') or {}):
         from_dict(ExperimentConfig, resolve(raw, name, path),
                   f'{path} (profile {name})')

@@ -3,17 +3,18 @@
 ``experiments/blurmask-N/config.yaml`` names a shared file with ``base:``
 (a path relative to the config, here ``../blurmask-common.yaml``); the
 config is deep-merged over the base (profiles included), then a profile is
-merged in with :func:`vox.config.resolve` and the result is validated by
-:func:`vox.config.from_dict`, so an unknown key is a one-line error that
+merged in with :func:`vox.config.schema.resolve` and the result is validated by
+:func:`vox.config.schema.from_dict`, so an unknown key is a one-line error that
 names the file, the key and its closest valid spelling.  Every profile is
 validated on load, used or not, as for the trainer experiments.
 """
 import dataclasses
+import math
 from pathlib import Path
 from typing import Any, Dict, Optional
 
-from vox.config import (ConfigError, config_path, deep_merge, from_dict,
-                        load_raw, resolve)
+from vox.config.schema import (ConfigError, deep_merge, find_config,
+                               from_dict, load_raw, resolve)
 
 KIND = 'blurmask'
 TARGET_KINDS = ('identity', 'classifier', 'autoencoder')
@@ -144,8 +145,14 @@ def validate(cfg, where):
     if cfg.input.frames < 1 or cfg.input.utterance < 0:
         raise ConfigError(f'{where}.input: frames must be >= 1 and '
                           f'utterance >= 0')
-    if cfg.log_floor <= 0 or cfg.lr <= 0:
-        raise ConfigError(f'{where}: log_floor and lr must be positive')
+    for name in ('log_floor', 'lr'):
+        if not math.isfinite(getattr(cfg, name)) or getattr(cfg, name) <= 0:
+            raise ConfigError(f'{where}.{name}: must be a finite number > 0, '
+                              f'got {getattr(cfg, name)!r}')
+    for name in ('m_init', 'lambda_'):
+        if not math.isfinite(getattr(cfg, name)):
+            raise ConfigError(f'{where}.{name}: must be finite, got '
+                              f'{getattr(cfg, name)!r}')
     fractions = cfg.keep_fractions
     if not fractions or not all(isinstance(f, (int, float)) and 0 < f <= 1
                                 for f in fractions):
@@ -168,15 +175,13 @@ def merged_raw(path):
     return deep_merge(merged_raw(base_path), raw)
 
 
-def _path(exp_id_or_path):
-    path = Path(exp_id_or_path)
-    return path if path.suffix else config_path(str(exp_id_or_path))
-
-
 def load_blurmask_config(exp_id_or_path, profile=None):
     """Loads and validates a blur-mask config (every profile checked)."""
-    path = _path(exp_id_or_path)
+    path = find_config(exp_id_or_path)
     raw = merged_raw(path)
+    # The base too, even where the profile overrides its bad values.
+    validate(from_dict(BlurMaskConfig, resolve(raw, None, path), str(path)),
+             str(path))
     for name in (raw.get('profiles') or {}):
         where = f'{path} (profile {name})'
         validate(from_dict(BlurMaskConfig, resolve(raw, name, path), where),
@@ -187,7 +192,7 @@ def load_blurmask_config(exp_id_or_path, profile=None):
 
 def is_blurmask(exp_id_or_path):
     """Does this experiment's config.yaml say ``kind: blurmask``?"""
-    return load_raw(_path(exp_id_or_path)).get('kind') == KIND
+    return load_raw(find_config(exp_id_or_path)).get('kind') == KIND
 
 
 def to_dict(cfg):

@@ -14,10 +14,9 @@ import hashlib
 import chainer
 import numpy as np
 
-from vox.data import audio
 from vox.base.errors import VoxError
-
-GROUPS = ('speaker', 'birthplace', 'sex')
+from vox.base.labels import GROUPS
+from vox.data import audio
 
 
 @dataclasses.dataclass
@@ -61,9 +60,13 @@ def split_by_utterance(utterances, fraction, seed=0):
 
     Every speaker with two or more utterances contributes at least one to
     validation; the choice depends only on the seed and the file names.
+    Each file is used once (the first row naming it), so no file is in both.
     """
-    by_speaker = {}
+    by_speaker, seen = {}, set()
     for u in utterances:
+        if u.path in seen:  # a file listed twice goes to one side only
+            continue
+        seen.add(u.path)
         by_speaker.setdefault(u.speaker, []).append(u)
     train, val = [], []
     for speaker in sorted(by_speaker):

@@ -19,6 +19,8 @@ import numpy as np
 from chainer import training
 
 from vox.base.errors import VoxError
+from vox.base.labels import GROUPS
+from vox.base.random_state import serialize_random_state
 
 
 class NonFiniteError(VoxError):
@@ -26,7 +28,12 @@ class NonFiniteError(VoxError):
 
 
 class StopRequested(Exception):
-    """Raised after the stop snapshot is written; the runner exits cleanly."""
+    """Raised after the stop snapshot is written; ``signum`` is the signal
+    that asked for it (the runner exits with 128 + signum)."""
+
+    def __init__(self, message, signum):
+        super().__init__(message)
+        self.signum = signum
 
 
 class RememberingConverter:
@@ -54,14 +61,7 @@ class RandomStates(training.Extension):
 
     def serialize(self, serializer):
         for name, rng in self.states.items():
-            kind, keys, pos, has_gauss, gauss = rng.get_state()
-            keys = serializer(f'{name}/keys', keys)
-            pos = serializer(f'{name}/pos', int(pos))
-            has_gauss = serializer(f'{name}/has_gauss', int(has_gauss))
-            gauss = serializer(f'{name}/gauss', float(gauss))
-            if isinstance(serializer, chainer.serializer.Deserializer):
-                rng.set_state((kind, np.asarray(keys, dtype=np.uint32),
-                               int(pos), int(has_gauss), float(gauss)))
+            serialize_random_state(serializer[name], rng, gauss_key='gauss')
 
 
 def _save_batch(path, batch):
@@ -69,7 +69,7 @@ def _save_batch(path, batch):
     batch = list(batch or [])
     fields = zip(*batch) if batch and isinstance(batch[0], tuple) \
         else [batch]
-    names = ('x', 'speaker', 'birthplace', 'sex')
+    names = ('x',) + GROUPS
     np.savez(path, **{names[i] if i < len(names) else f'field{i}':
                       np.stack([np.asarray(v) for v in values])
                       for i, values in enumerate(fields)})
@@ -166,7 +166,7 @@ class GracefulStop(training.Extension):
             self._previous[sig] = signal.signal(sig, self._request)
 
     def _request(self, signum, frame):
-        self.requested = signal.Signals(signum).name
+        self.requested = signal.Signals(signum)
         # A second Ctrl-C interrupts at once.
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
@@ -174,8 +174,9 @@ class GracefulStop(training.Extension):
         if self.requested:
             self.take_snapshot(trainer)
             raise StopRequested(
-                f'{self.requested}: stopped at iteration '
-                f'{trainer.updater.iteration}, snapshot written')
+                f'{self.requested.name}: stopped at iteration '
+                f'{trainer.updater.iteration}, snapshot written',
+                int(self.requested))
 
     def finalize(self):
         for sig, handler in self._previous.items():

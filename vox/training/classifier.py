@@ -2,22 +2,16 @@
 import chainer
 import chainer.functions as F
 
-from vox.data.dataset import GROUPS
+from vox.base.labels import GROUPS
 from vox.links.classifier import Classifier
-from vox.training.common import add_reports, single_model_trainer
+from vox.training.common import (ModelLoss, add_reports, pick_model,
+                                 single_model_trainer)
 
 
-class ClassifierLoss(chainer.Chain):
-    """Sum of the three softmax cross entropies; reports each head.
+class ClassifierLoss(ModelLoss):
+    """Sum of the three softmax cross entropies; reports each head."""
 
-    The same ``forward`` serves training and the Evaluator, so training and
-    validation figures are computed the same way.
-    """
-
-    def __init__(self, classifier):
-        super().__init__()
-        with self.init_scope():
-            self.classifier = classifier
+    LINK = 'classifier'
 
     def forward(self, x, speaker, birthplace, sex):
         logits = self.classifier(x)
@@ -41,11 +35,15 @@ PLOTS = {
 }
 
 
+#: ``model.name`` -> the class it builds.
+MODELS = {'classifier': Classifier}
+
 SNAPSHOT_PATHS = {'classifier': 'updater/model:main/classifier/'}
 
 
 def build_models(config, n_classes):
-    return {'classifier': Classifier(n_classes, width=config.model.width)}
+    cls = pick_model(MODELS, config.model, 'model')
+    return {'classifier': cls(n_classes, width=config.model.width)}
 
 
 def build_trainer(config, data, run_dir, device):

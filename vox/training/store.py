@@ -7,9 +7,9 @@ the Trainer snapshot stores that link.  Commands that use a trained model
 (reconstruct, convert, evaluate, blurmask targets) go through here.
 """
 import dataclasses
-import importlib
 import json
 import re
+import zipfile
 from pathlib import Path
 
 import chainer
@@ -18,7 +18,7 @@ import yaml
 from vox.config import ExperimentConfig, from_dict
 from vox.data.dataset import LabelSpace
 from vox.base.errors import VoxError
-from vox.runs.runner import TRAINERS
+from vox.training.registry import trainer_module
 
 SNAPSHOT_RE = re.compile(r'snapshot_iter_(\d+)$')
 
@@ -31,7 +31,7 @@ class Run:
 
     @property
     def trainer_module(self):
-        return importlib.import_module(TRAINERS[self.config.kind])
+        return trainer_module(self.config.kind, str(self.path))
 
 
 def snapshots(run_dir):
@@ -84,6 +84,9 @@ def load_models(run_dir, snapshot=None, device=None):
         except (KeyError, ValueError) as e:
             raise VoxError(f'{snapshot}: does not hold the {name} of a '
                            f'{run.config.kind} run ({e})') from None
+        except (OSError, EOFError, zipfile.BadZipFile) as e:  # cut by a crash
+            raise VoxError(f'{snapshot}: unreadable ({e}); give an older '
+                           f'snapshot with --snapshot') from None
         if device is not None:
             link.to_device(device)
     return run, models

@@ -87,19 +87,13 @@ import chainer
 from chainer.dataset import convert
 import chainer.functions as F
 
+from vox.base.labels import GROUPS as LABEL_NAMES
+from vox.base.random_state import serialize_random_state
 from vox.config import GP_REDUCTIONS, StarGANLosses
-
-LABEL_NAMES = ('speaker', 'birthplace', 'sex')
 
 # Added to the squared norm in the gradient penalty: d sqrt(s)/ds is
 # infinite at s = 0, which would turn a zero input gradient into NaN.
 _GP_SQRT_EPS = 1e-12
-
-
-#: The loss weights and critic schedule.  Defined once, as the YAML schema
-#: ``losses:`` (:class:`vox.config.StarGANLosses`, where the defaults are
-#: justified); this name is kept for the updater's readers and tests.
-StarGANLossConfig = StarGANLosses
 
 
 def labels_to_onehot(labels, n_classes):
@@ -220,25 +214,21 @@ class StarGANUpdater(chainer.training.StandardUpdater):
         n_classes: ``(n_speakers, n_birthplaces, n_sexes)``.
         label_combinations: ``(N, 3)`` int array, the corpus's real
             (speaker, birthplace, sex) rows; targets are drawn from it.
-        n_critic, lambda_*, gp_reduce: see :class:`StarGANLossConfig`.
+        losses: a :class:`vox.config.StarGANLosses` (weights, n_critic,
+            gp_reduce); default: its defaults.
         seed: seeds the updater's RandomState (targets and ``eps``).
         converter, device: as for ``StandardUpdater``.
     """
 
     def __init__(self, iterator, gen_optimizer, dis_optimizer, *, n_classes,
-                 label_combinations, seed,
-                 n_critic=StarGANLossConfig.n_critic,
-                 lambda_gp=StarGANLossConfig.lambda_gp,
-                 lambda_cls=StarGANLossConfig.lambda_cls,
-                 lambda_rec=StarGANLossConfig.lambda_rec,
-                 lambda_id=StarGANLossConfig.lambda_id,
-                 lambda_fm=StarGANLossConfig.lambda_fm,
-                 gp_reduce=StarGANLossConfig.gp_reduce,
+                 label_combinations, seed, losses=None,
                  converter=convert.concat_examples, device=None):
-        self.loss_config = StarGANLossConfig(
-            n_critic=n_critic, lambda_gp=lambda_gp, lambda_cls=lambda_cls,
-            lambda_rec=lambda_rec, lambda_id=lambda_id, lambda_fm=lambda_fm,
-            gp_reduce=gp_reduce)
+        if losses is None:
+            losses = StarGANLosses()
+        if not isinstance(losses, StarGANLosses):
+            raise TypeError(f'losses must be a vox.config.StarGANLosses, '
+                            f'got {type(losses).__name__}')
+        self.loss_config = losses
         n_classes = tuple(int(n) for n in n_classes)
         if len(n_classes) != len(LABEL_NAMES) or min(n_classes) < 1:
             raise ValueError(f'n_classes must be {len(LABEL_NAMES)} positive '
@@ -403,17 +393,5 @@ class StarGANUpdater(chainer.training.StandardUpdater):
         """Base state (iterator, optimizers, models, iteration) plus both
         RandomStates."""
         super().serialize(serializer)
-        _serialize_random_state(serializer['rng'], self._rng)
-        _serialize_random_state(serializer['eval_rng'], self._eval_rng)
-
-
-def _serialize_random_state(serializer, random_state):
-    name, keys, pos, has_gauss, cached = random_state.get_state()
-    keys = serializer('keys', keys)
-    pos = serializer('pos', int(pos))
-    has_gauss = serializer('has_gauss', int(has_gauss))
-    cached = serializer('cached_gaussian', float(cached))
-    if isinstance(serializer, chainer.serializer.Deserializer):
-        random_state.set_state(
-            (name, numpy.asarray(keys, dtype=numpy.uint32), int(pos),
-             int(has_gauss), float(cached)))
+        serialize_random_state(serializer['rng'], self._rng)
+        serialize_random_state(serializer['eval_rng'], self._eval_rng)
