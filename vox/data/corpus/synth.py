@@ -42,6 +42,7 @@ import pyworld
 from scipy.io import wavfile
 from scipy.ndimage import gaussian_filter1d
 
+from vox.base.leftovers import remove_abandoned
 from vox.data.corpus.manifest import Utterance, write_manifest
 
 #: Bump when the generator's output changes: it is part of the cache key.
@@ -566,16 +567,5 @@ def _hold(folder):
 def remove_stale_generations(cache_dir):
     """Removes the temp folders of generations that were killed: a live
     generation holds an flock on its folder (:func:`_hold`)."""
-    for tmp in Path(cache_dir).glob('.synth-*.tmp-*'):
-        try:
-            fd = os.open(tmp, os.O_RDONLY)
-        except OSError:
-            continue
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            continue  # its generator is still running
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
-        finally:
-            os.close(fd)
+    remove_abandoned(Path(cache_dir).glob('.synth-*.tmp-*'),
+                     lambda tmp: shutil.rmtree(tmp, ignore_errors=True))
