@@ -45,18 +45,74 @@ the same float32 products, bit for bit (signed zeros, NaN and infinities
 included), about 2.5x faster.  The StarGANs spent 13% of a CPU iteration
 in it.
 
+The weight gradient reuses the forward's im2col
+----------------------------------------------
+``Convolution2DGradW`` builds the same im2col array the forward built
+from the same ``x`` (the convolution's retained input).  The forward keeps
+it on its node (only when backprop is on and the array is at most
+``COL_CACHE_BYTES``: bc7db4a2's ``dec1`` builds 2.5 GiB and rebuilds it)
+and hands it to the weight-gradient node, which uses it once and lets it
+go.  The same array, so the same values bit for bit; one im2col pass per
+convolution and step fewer.
+
+RMSprop in place
+----------------
+``RMSpropRule.update_core_cpu`` evaluates ``ms += (1 - alpha) * grad *
+grad`` and ``param -= lr * grad / (sqrt(ms) + eps)`` with five temporaries
+the size of the parameter (the heads' 48M-parameter weights: 190 MB each,
+allocated and page-faulted anew every step).  Here the same ufuncs run in
+the same order into two reused scratch buffers: bit for bit the same
+update.  It was 7% of a classifier step and a third of cfcefd21's critic
+step.
+
+Batch normalization in fewer passes
+-----------------------------------
+Chainer's training-mode ``BatchNormalization`` on NumPy makes about a
+dozen passes over the input (``x.mean``, ``x.var`` with its own
+temporaries, ``x - mean``, ``* inv_std``, ``* gamma``, ``+ beta`` and a
+final ``astype`` copy) and its gradient about as many (``x_hat`` rebuilt,
+then ``(x_hat * ggamma + gbeta) * inv_m`` and two more, each a new
+array).  Here the per-channel sums are taken over the array as laid out
+in memory (``(n, c, h*w)`` or ``(c, n, h*w)``: both occur, the
+convolutions return the latter), ``x - mean`` is computed once and scaled
+in place, and the gradient is ``gy * (gamma * inv_std) - (x_hat * a +
+b)`` with per-channel ``a`` and ``b``, in place.  Same formulas, other
+summation order and other grouping of the per-channel factors: equal to
+Chainer's to float32 rounding (tests/test_cpu_fast.py, forward, backward
+and double backward; the double backward is Chainer's own
+``BatchNormalizationGrad.backward``, unchanged, fed the same retained
+values).  Other layouts, dtypes and iDeep / cuDNN go to Chainer's code.
+
+The allocator
+-------------
+Every step allocates and frees arrays of tens to hundreds of MB (im2col,
+col2im, gradients).  glibc serves each allocation over 32 MB by a fresh
+``mmap`` and returns it on ``free``, so each step page-faults and zeroes
+them again: system time was a large share of a step.  ``install()`` asks
+glibc (``mallopt``, through ctypes; nothing on other C libraries) to keep
+freed memory in its heap instead (``M_MMAP_MAX = 0``, a 1 GiB trim
+threshold); ``uninstall()`` restores glibc's defaults.  Values are not
+affected.
+
 ``VOX_CHAINER_CPU_FAST=0`` leaves Chainer's code untouched.
 """
+import ctypes
+import ctypes.util
 import os
+import sys
 
 import numpy
+import chainer
 from chainer.backends import intel64 as _intel64
 from chainer.functions.activation import leaky_relu as _leaky_relu
 from chainer.functions.connection import convolution_2d as _conv2d
 from chainer.functions.connection import deconvolution_2d as _deconv2d
+from chainer.functions.normalization import batch_normalization as _bn
+from chainer.optimizers import rmsprop as _rmsprop
 from chainer.utils import conv as _conv
 
 _ORIGINAL = {}
+COL_CACHE_BYTES = 256 * 2 ** 20
 
 
 def im2col_knp(img, kh, kw, sy, sx, ph, pw, cover_all=False, dy=1, dx=1):
@@ -94,6 +150,9 @@ def _conv_forward_cpu_core(self, x, W, b):
     col, out_h, out_w = im2col_knp(
         x, kh, kw, self.sy, self.sx, self.ph, self.pw,
         cover_all=self.cover_all, dy=self.dy, dx=self.dx)
+    if (chainer.config.enable_backprop and col.nbytes <= COL_CACHE_BYTES
+            and _conv2d.Convolution2DGradW.__init__ is _conv_grad_w_init):
+        self._vox_col = (x, (kh, kw), col, out_h, out_w)
     y = numpy.dot(W.reshape(out_c, -1), col.reshape(-1, n * out_h * out_w)
                   ).astype(x.dtype, copy=False)
     if b is not None:
@@ -105,13 +164,26 @@ def _conv_grad_w_forward_cpu_core(self, x, gy):
     if self._use_ideep:
         return self._forward_ideep(x, gy)
     n, out_c = gy.shape[:2]
-    col, out_h, out_w = im2col_knp(
-        x, self.kh, self.kw, self.sy, self.sx, self.ph, self.pw,
-        cover_all=self.cover_all, dy=self.dy, dx=self.dx)
+    cached, self._vox_col = getattr(self, '_vox_col', None), None
+    if cached is not None and cached[0] is x and cached[1] == (
+            self.kh, self.kw):
+        col, out_h, out_w = cached[2:]
+    else:
+        col, out_h, out_w = im2col_knp(
+            x, self.kh, self.kw, self.sy, self.sx, self.ph, self.pw,
+            cover_all=self.cover_all, dy=self.dy, dx=self.dx)
     gy = gy.transpose(1, 0, 2, 3).reshape(out_c, -1)  # free if laid out so
     gW = numpy.dot(gy, col.reshape(-1, n * out_h * out_w).T)
     return gW.reshape(out_c, x.shape[1], self.kh, self.kw).astype(
         self.W_dtype, copy=False),
+
+
+def _conv_grad_w_init(self, conv2d, w_shape, w_dtype, w_layout):
+    _ORIGINAL[(_conv2d.Convolution2DGradW, '__init__')](
+        self, conv2d, w_shape, w_dtype, w_layout)
+    # The forward's im2col of the same x, handed over (used once).
+    self._vox_col = getattr(conv2d, '_vox_col', None)
+    conv2d._vox_col = None
 
 
 def _deconv_forward_cpu_core(self, x, W, b):
@@ -151,6 +223,139 @@ def _leaky_relu_grad_forward_cpu(self, inputs):
     return numpy.where(self.cond <= 0, gy * self.slope, gy),
 
 
+def _channels_3d(a, c):
+    """``(a3, axis)``: a C-contiguous 3-D view of the ``(n, c, h, w)`` array
+    ``a``, ``(n, c, h * w)`` (axis 1 is the channel) or ``(c, n, h * w)``
+    (axis 0), whichever its memory is; ``None`` for other layouts."""
+    if a.ndim != 4 or a.shape[1] != c:
+        return None
+    n, _, h, w = a.shape
+    if a.flags.c_contiguous:
+        return a.reshape(n, c, h * w), 1
+    t = a.transpose(1, 0, 2, 3)
+    if t.flags.c_contiguous:
+        return t.reshape(c, n, h * w), 0
+    return None
+
+
+def _per_channel_sum(a3, axis):
+    # pairwise sums along the contiguous h * w axis, then over the batch
+    return a3.sum(axis=2).sum(axis=1 - axis)
+
+
+def _expand(v, axis):
+    return v[None, :, None] if axis == 1 else v[:, None, None]
+
+
+def _to_4d(a3, axis, shape):
+    n, c, h, w = shape
+    if axis == 1:
+        return a3.reshape(n, c, h, w)
+    return a3.reshape(c, n, h, w).transpose(1, 0, 2, 3)
+
+
+def _bn_fits(axis, gamma, x):
+    return (isinstance(x, numpy.ndarray) and isinstance(gamma, numpy.ndarray)
+            and x.dtype == gamma.dtype and x.dtype.kind == 'f'
+            and tuple(axis) == (0, 2, 3) and gamma.ndim == 1)
+
+
+def _bn_forward(self, axis, gamma, x, x_layout, xp, expander, beta, eps,
+                decay, running_mean, running_var):
+    view = (_channels_3d(x, gamma.size) if xp is numpy
+            and x_layout is None and _bn_fits(axis, gamma, x) else None)
+    if view is None:
+        return _ORIGINAL[(_bn.GeneralBatchNormalizationImpl, 'forward')](
+            self, axis, gamma, x, x_layout, xp, expander, beta, eps, decay,
+            running_mean, running_var)
+    x3, ax = view
+    m = x.size // gamma.size
+    m_ = x.dtype.type(m)  # a Python int over 65535 would promote to float64
+    mean = _per_channel_sum(x3, ax) / m_
+    d = x3 - _expand(mean, ax)
+    var = _per_channel_sum(numpy.multiply(d, d), ax) / m_
+    inv_std = numpy.reciprocal(numpy.sqrt(var + eps, dtype=x.dtype))
+    d *= _expand(gamma * inv_std, ax)
+    d += _expand(beta, ax)
+    if running_mean is not None:  # as Chainer updates them
+        adjust = m / max(m - 1., 1.)  # unbiased estimation
+        running_mean *= decay
+        running_mean += (1 - decay) * mean
+        running_var *= decay
+        running_var += (1 - decay) * adjust * var
+    return (_to_4d(d, ax, x.shape), x_layout, running_mean, running_var,
+            mean, var, inv_std, None)
+
+
+def _bn_backward(self, axis, gamma, gy, x, x_layout, xp, expander, mean,
+                 inv_std, eps, var, forward_data):
+    view = (_channels_3d(x, gamma.size) if xp is numpy
+            and x_layout is None and _bn_fits(axis, gamma, x)
+            and isinstance(gy, numpy.ndarray) and gy.dtype == x.dtype
+            else None)
+    if view is None:
+        return _ORIGINAL[(_bn.GeneralBatchNormalizationImpl, 'backward')](
+            self, axis, gamma, gy, x, x_layout, xp, expander, mean, inv_std,
+            eps, var, forward_data)
+    x3, ax = view
+    perm = (1, 0, 2, 3) if ax == 0 else (0, 1, 2, 3)
+    gy3 = numpy.ascontiguousarray(gy.transpose(perm)).reshape(x3.shape)
+    inv_m = x.dtype.type(1. / (x.size // gamma.size))
+    x_hat = x3 - _expand(mean, ax)
+    x_hat *= _expand(inv_std, ax)
+    gbeta = _per_channel_sum(gy3, ax)
+    tmp = numpy.multiply(gy3, x_hat)
+    ggamma = _per_channel_sum(tmp, ax)
+    # gx = gamma * inv_std * (gy - (x_hat * ggamma + gbeta) / m)
+    x_hat *= _expand(ggamma * inv_m, ax)
+    x_hat += _expand(gbeta * inv_m, ax)
+    numpy.subtract(gy3, x_hat, out=tmp)
+    tmp *= _expand(gamma * inv_std, ax)
+    return _to_4d(tmp, ax, x.shape), None, ggamma, gbeta
+
+
+_SCRATCH = [numpy.empty(0, numpy.float32), numpy.empty(0, numpy.float32)]
+
+
+def _scratch(k, like):
+    """Reused buffer ``k`` (0 or 1) shaped and typed as ``like``."""
+    buf = _SCRATCH[k]
+    if buf.dtype != like.dtype or buf.size < like.size:
+        buf = _SCRATCH[k] = numpy.empty(like.size, like.dtype)
+    return buf[:like.size].reshape(like.shape)
+
+
+def _rmsprop_update_core_cpu(self, param):
+    grad = param.grad
+    if grad is None:
+        return
+    hp = self.hyperparam
+    eps = grad.dtype.type(hp.eps)
+    if hp.eps != 0 and eps == 0:
+        raise ValueError(
+            'eps of RMSprop optimizer is too small for {} ({})'.format(
+                grad.dtype.name, hp.eps))
+    ms = self.state['ms']
+    if not (isinstance(grad, numpy.ndarray) and grad.flags.c_contiguous):
+        return _ORIGINAL[(_rmsprop.RMSpropRule, 'update_core_cpu')](
+            self, param)
+    # Chainer's expressions, operation for operation, into scratch buffers
+    tmp, denom = _scratch(0, grad), _scratch(1, grad)
+    ms *= hp.alpha
+    numpy.multiply(1 - hp.alpha, grad, out=tmp)
+    tmp *= grad
+    ms += tmp
+    if hp.eps_inside_sqrt:
+        numpy.add(ms, eps, out=denom)
+        numpy.sqrt(denom, out=denom)
+    else:
+        numpy.sqrt(ms, out=denom)
+        denom += eps
+    numpy.multiply(hp.lr, grad, out=tmp)
+    tmp /= denom
+    param.data -= tmp
+
+
 _PATCHES = {
     (_conv2d.Convolution2DFunction, '_forward_cpu_core'):
         _conv_forward_cpu_core,
@@ -161,20 +366,77 @@ _PATCHES = {
     (_leaky_relu.LeakyReLU, 'forward_cpu'): _leaky_relu_forward_cpu,
     (_leaky_relu._LeakyReLUGrad, 'forward_cpu'):
         _leaky_relu_grad_forward_cpu,
+    (_conv2d.Convolution2DGradW, '__init__'): _conv_grad_w_init,
+    (_bn.GeneralBatchNormalizationImpl, 'forward'): _bn_forward,
+    (_bn.GeneralBatchNormalizationImpl, 'backward'): _bn_backward,
+    (_rmsprop.RMSpropRule, 'update_core_cpu'): _rmsprop_update_core_cpu,
+}
+
+# glibc's mallopt parameters (malloc.h).  Any mallopt call turns glibc's
+# dynamic thresholds off for good, so "back" means the values they settle
+# at in a process that has freed a large array (the mmap threshold's
+# ceiling, 32 MiB on 64-bit, and twice that for trimming), as in a
+# training step with Chainer's own code.
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_MMAP_MAX = -1, -3, -4
+_MALLOC_KEEP = {_M_MMAP_MAX: 0, _M_TRIM_THRESHOLD: 2 ** 30}
+_MALLOC_BACK = {_M_MMAP_MAX: 65536, _M_MMAP_THRESHOLD: 32 * 2 ** 20,
+                _M_TRIM_THRESHOLD: 64 * 2 ** 20}
+_MALLOC_STATE = {'kept': False}
+
+
+def _glibc():
+    if not sys.platform.startswith('linux'):
+        return None
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library('c') or 'libc.so.6')
+        return libc if hasattr(libc, 'mallopt') else None
+    except OSError:
+        return None
+
+
+def _keep_freed_memory(keep):
+    if keep == _MALLOC_STATE['kept']:
+        return
+    libc = _glibc()
+    if libc is not None:
+        for key, value in (_MALLOC_KEEP if keep else _MALLOC_BACK).items():
+            libc.mallopt(key, value)
+        _MALLOC_STATE['kept'] = keep
+
+
+# The replacements by change, for before / after measurements of one
+# (tools/bench_cpu_fast.py --skip); 'malloc' is the mallopt setting.
+GROUPS = {
+    'conv': ['_forward_cpu_core'],
+    'leaky_relu': ['forward_cpu'],
+    'col_reuse': ['__init__'],
+    'batchnorm': ['forward', 'backward'],
+    'rmsprop': ['update_core_cpu'],
+    'malloc': [],
 }
 
 
-def install():
-    """Replaces Chainer's CPU cores with these (idempotent)."""
+def install(skip=()):
+    """Replaces Chainer's CPU cores with these (idempotent); ``skip``
+    names groups of ``GROUPS`` to leave as Chainer's (or glibc's)."""
+    unknown = set(skip) - set(GROUPS)
+    if unknown:
+        raise ValueError(f'unknown cpu_fast groups: {sorted(unknown)}')
+    uninstall()
+    skipped = {name for g in skip for name in GROUPS[g]}
     for (cls, name), fn in _PATCHES.items():
         _ORIGINAL.setdefault((cls, name), getattr(cls, name))
-        setattr(cls, name, fn)
+        if name not in skipped:
+            setattr(cls, name, fn)
+    if 'malloc' not in skip:
+        _keep_freed_memory(True)
 
 
 def uninstall():
     """Puts Chainer's own cores back (tests compare the two)."""
     for (cls, name), fn in _ORIGINAL.items():
         setattr(cls, name, fn)
+    _keep_freed_memory(False)
 
 
 def installed():
