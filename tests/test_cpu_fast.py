@@ -105,9 +105,15 @@ def test_double_backprop(deconv):
         atol=1e-4, rtol=1e-3)
 
 
-def test_leaky_relu_bit_identical(restore):
+@pytest.mark.parametrize('n_threads', [1, 3])
+@pytest.mark.parametrize('layout', ['nchw', 'cnhw'])
+def test_leaky_relu_bit_identical(n_threads, layout, restore, monkeypatch):
+    monkeypatch.setattr(cpu_fast, 'threads', lambda: n_threads)
+    monkeypatch.setattr(cpu_fast, 'PARALLEL_MIN_BYTES', 0)
     rng = numpy.random.RandomState(4)
     x = rng.normal(size=(3, 4, 5, 6)).astype(numpy.float32)
+    if layout == 'cnhw':
+        x = x.transpose(1, 0, 2, 3).copy().transpose(1, 0, 2, 3)
     x.flat[:7] = [0.0, -0.0, numpy.nan, -numpy.inf, numpy.inf, -1e-45, 1e-45]
     gy = rng.normal(size=x.shape).astype(numpy.float32)
     ggx = rng.normal(size=x.shape).astype(numpy.float32)
@@ -218,7 +224,11 @@ def test_batch_normalization_double_backward_float64():
 
 
 @pytest.mark.parametrize('eps_inside_sqrt', [False, True])
-def test_rmsprop_bit_identical(eps_inside_sqrt, restore):
+@pytest.mark.parametrize('n_threads', [1, 3])
+def test_rmsprop_bit_identical(eps_inside_sqrt, n_threads, restore,
+                               monkeypatch):
+    monkeypatch.setattr(cpu_fast, 'threads', lambda: n_threads)
+    monkeypatch.setattr(cpu_fast, 'PARALLEL_MIN_BYTES', 0)
     rng = numpy.random.RandomState(9)
     W0 = rng.normal(size=(7, 5)).astype(numpy.float32)
     grads = [rng.normal(size=W0.shape).astype(numpy.float32)
@@ -239,3 +249,32 @@ def test_rmsprop_bit_identical(eps_inside_sqrt, restore):
                        .state['ms'].copy()))
     for r, o in zip(*finals):
         numpy.testing.assert_array_equal(o, r)
+
+
+@pytest.mark.parametrize('case', CASES)
+@pytest.mark.parametrize('n_threads', [1, 3])
+def test_im2col_col2im_bit_identical(case, n_threads, monkeypatch):
+    """Chainer's im2col / col2im values, whatever the number of threads."""
+    from chainer.utils import conv
+    n, c, h, w, _, (kh, kw), s, p, d, cover, _ = case
+    sy, sx = (s, s) if isinstance(s, int) else s
+    ph, pw = (p, p) if isinstance(p, int) else p
+    monkeypatch.setattr(cpu_fast, 'threads', lambda: n_threads)
+    monkeypatch.setattr(cpu_fast, 'PARALLEL_MIN_BYTES', 0)
+    rng = numpy.random.RandomState(10)
+    x = rng.normal(size=(n, c, h, w)).astype(numpy.float32)
+    ours, oh, ow = cpu_fast.im2col_knp(x, kh, kw, sy, sx, ph, pw,
+                                       cover_all=cover, dy=d, dx=d)
+    ref = conv.im2col_cpu(x, kh, kw, sy, sx, ph, pw, cover_all=cover,
+                          dy=d, dx=d)
+    numpy.testing.assert_array_equal(ours.transpose(3, 0, 1, 2, 4, 5), ref)
+    gcol = rng.normal(size=ours.shape).astype(numpy.float32)
+    img = cpu_fast.col2im_knp(gcol, sy, sx, ph, pw, h, w, dy=d, dx=d)
+    ref = conv.col2im_cpu(numpy.rollaxis(gcol, 3), sy, sx, ph, pw, h, w,
+                          dy=d, dx=d)
+    assert img.shape == ref.shape
+    numpy.testing.assert_array_equal(img, ref)
+
+
+def test_threads_follow_blas():
+    assert cpu_fast.threads() >= 1

@@ -115,31 +115,137 @@ _ORIGINAL = {}
 COL_CACHE_BYTES = 256 * 2 ** 20
 
 
+def _blas_threads_fn():
+    """NumPy's OpenBLAS ``openblas_get_num_threads`` (None if not found)."""
+    try:
+        with open('/proc/self/maps') as maps:
+            paths = {line.split()[-1] for line in maps
+                     if 'openblas' in line.rsplit('/', 1)[-1]}
+    except OSError:
+        return None
+    for path in sorted(paths):
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for name in ('openblas_get_num_threads64_',
+                     'openblas_get_num_threads'):
+            fn = getattr(lib, name, None)
+            if fn is not None:
+                fn.restype = ctypes.c_int
+                return fn
+    return None
+
+
+_THREADS = {'fn': None, 'looked': False, 'pool': None}
+PARALLEL_MIN_BYTES = 2 ** 20
+
+
+def threads():
+    """How many threads the copies and elementwise passes here use: as
+    many as NumPy's BLAS does now (it follows OPENBLAS_NUM_THREADS and
+    threadpoolctl's limits), 1 if that cannot be asked."""
+    if not _THREADS['looked']:
+        _THREADS['fn'], _THREADS['looked'] = _blas_threads_fn(), True
+    fn = _THREADS['fn']
+    return max(1, int(fn())) if fn is not None else 1
+
+
+def parallel(fn, n, nbytes):
+    """``fn(start, stop)`` over ``[0, n)`` in ``threads()`` contiguous
+    chunks at once (NumPy releases the GIL in copies and ufunc loops).
+
+    Every caller's chunks write disjoint parts of the output and compute
+    each value as the unchunked code would, so the results do not depend
+    on the number of threads."""
+    k = min(threads(), n) if nbytes >= PARALLEL_MIN_BYTES else 1
+    if k <= 1:
+        fn(0, n)
+        return
+    pool = _THREADS['pool']
+    if pool is None or pool._max_workers < k - 1:
+        from concurrent.futures import ThreadPoolExecutor
+        pool = _THREADS['pool'] = ThreadPoolExecutor(k - 1)
+    bounds = [n * i // k for i in range(k + 1)]
+    futures = [pool.submit(fn, bounds[i], bounds[i + 1])
+               for i in range(1, k)]
+    fn(bounds[0], bounds[1])
+    for f in futures:
+        f.result()
+
+
+def _taps(k, d, s, p, out, size):
+    """Per kernel offset: ``(t0, t1, r0)``, the outputs ``t0 <= t < t1``
+    whose input ``t * s + k * d - p`` lies inside ``[0, size)``, the first
+    of them being ``r0``; the others read Chainer's zero padding."""
+    taps = []
+    for j in range(k):
+        first = j * d - p
+        t0 = min(out, max(0, -(first // s)))
+        t1 = max(t0, min(out, -((first - size) // s)))
+        taps.append((t0, t1, first + t0 * s))
+    return taps
+
+
 def im2col_knp(img, kh, kw, sy, sx, ph, pw, cover_all=False, dy=1, dx=1):
     """``(col, out_h, out_w)``: col is ``(c, kh, kw, n, out_h, out_w)``.
 
     The values of Chainer's ``im2col_cpu`` (same padding, strides,
     dilation and ``cover_all``), with the batch axis moved next to the
     spatial ones so ``col.reshape(c * kh * kw, -1)`` is a free view.
+    Copied straight from the input (no padded copy of it first), the
+    padding's zeros written only where they fall, channels split across
+    ``threads()``.
     """
     n, c, h, w = img.shape
     out_h = _conv.get_conv_outsize(h, kh, sy, ph, cover_all, dy)
     assert out_h > 0, 'Height in the output should be positive.'
     out_w = _conv.get_conv_outsize(w, kw, sx, pw, cover_all, dx)
     assert out_w > 0, 'Width in the output should be positive.'
-    img = numpy.pad(img,
-                    ((0, 0), (0, 0), (ph, ph + sy - 1), (pw, pw + sx - 1)),
-                    mode='constant', constant_values=(0,))
-    img = img.transpose(1, 0, 2, 3)  # (c, n, h, w), a view
+    src = img.transpose(1, 0, 2, 3)  # (c, n, h, w), a view
     col = numpy.empty((c, kh, kw, n, out_h, out_w), dtype=img.dtype)
-    for j in range(kh):
-        jdy = j * dy
-        j_lim = jdy + sy * out_h
-        for i in range(kw):
-            idx = i * dx
-            i_lim = idx + sx * out_w
-            col[:, j, i] = img[:, :, jdy:j_lim:sy, idx:i_lim:sx]
+    rows = _taps(kh, dy, sy, ph, out_h, h)
+    cols = _taps(kw, dx, sx, pw, out_w, w)
+
+    def fill(a, b):
+        for j, (t0, t1, r0) in enumerate(rows):
+            for i, (s0, s1, q0) in enumerate(cols):
+                dst = col[a:b, j, i]
+                dst[:, :, :t0] = 0
+                dst[:, :, t1:] = 0
+                dst[:, :, t0:t1, :s0] = 0
+                dst[:, :, t0:t1, s1:] = 0
+                if t1 > t0 and s1 > s0:
+                    dst[:, :, t0:t1, s0:s1] = src[
+                        a:b, :, r0:r0 + (t1 - t0 - 1) * sy + 1:sy,
+                        q0:q0 + (s1 - s0 - 1) * sx + 1:sx]
+    parallel(fill, c, col.nbytes)
     return col, out_h, out_w
+
+
+def col2im_knp(gcol, sy, sx, ph, pw, h, w, dy=1, dx=1):
+    """Chainer's ``col2im_cpu`` for ``gcol`` laid out ``(c, kh, kw, n,
+    in_h, in_w)``: returns the ``(n, c, h, w)`` image laid out ``(c, n,
+    h, w)``.  Each pixel is the sum of the same terms added in the same
+    order onto 0 as in Chainer's (bit for bit), added straight into the
+    unpadded image (contributions that land in the padding are skipped
+    instead of cropped away), channels split across ``threads()``."""
+    c, kh, kw, n, in_h, in_w = gcol.shape
+    img = numpy.empty((c, n, h, w), dtype=gcol.dtype)
+    # the inverse map of im2col's: input pixel r = t * s + j * d - p
+    rows = _taps(kh, dy, sy, ph, in_h, h)
+    cols = _taps(kw, dx, sx, pw, in_w, w)
+
+    def add(a, b):
+        img[a:b] = 0
+        for j, (t0, t1, r0) in enumerate(rows):
+            for i, (s0, s1, q0) in enumerate(cols):
+                if t1 > t0 and s1 > s0:
+                    img[a:b, :, r0:r0 + (t1 - t0 - 1) * sy + 1:sy,
+                        q0:q0 + (s1 - s0 - 1) * sx + 1:sx] += gcol[
+                            a:b, j, i, :, t0:t1, s0:s1]
+    parallel(add, c, img.nbytes + gcol.nbytes)
+    return img.transpose(1, 0, 2, 3)
 
 
 def _conv_forward_cpu_core(self, x, W, b):
@@ -193,13 +299,41 @@ def _deconv_forward_cpu_core(self, x, W, b):
     n, _, h, w = x.shape
     x = x.transpose(1, 0, 2, 3).reshape(in_c, -1)  # free if laid out so
     gcol = numpy.dot(W.reshape(in_c, -1).T, x).astype(x.dtype, copy=False)
-    gcol = numpy.rollaxis(gcol.reshape(out_c, kh, kw, n, h, w), 3)
-    y = _conv.col2im_cpu(
-        gcol, self.sy, self.sx, self.ph, self.pw, self.outh, self.outw,
-        dy=self.dy, dx=self.dx)
+    y = col2im_knp(
+        gcol.reshape(out_c, kh, kw, n, h, w), self.sy, self.sx, self.ph,
+        self.pw, self.outh, self.outw, dy=self.dy, dx=self.dx)
     if b is not None:
         y += b.reshape((1, b.size, 1, 1))
     return y,
+
+
+def _memory_flat(a):
+    """``(flat, layout)``: ``a`` as the 1-D view of its memory, for the
+    C order and the ``(c, n, h, w)`` order of a 4-D array; None else."""
+    if a.flags.c_contiguous:
+        return a.reshape(-1), 'C'
+    if a.ndim == 4 and a.transpose(1, 0, 2, 3).flags.c_contiguous:
+        return a.transpose(1, 0, 2, 3).reshape(-1), 'CN'
+    return None, None
+
+
+def _scale_non_positive(cond, v, slope):
+    """``numpy.where(cond <= 0, v * slope, v)``, split across threads
+    when both are laid out alike (the same products, bit for bit)."""
+    cf, layout = _memory_flat(cond)
+    vf, layout_v = _memory_flat(v)
+    if layout is None or layout != layout_v or cond.shape != v.shape:
+        return numpy.where(cond <= 0, v * slope, v)
+    out = numpy.empty_like(vf)
+
+    def run(a, b):
+        numpy.copyto(out[a:b], vf[a:b])
+        numpy.multiply(vf[a:b], slope, out=out[a:b], where=cf[a:b] <= 0)
+    parallel(run, out.size, 3 * out.nbytes)
+    if layout == 'C':
+        return out.reshape(v.shape)
+    n, c, h, w = v.shape
+    return out.reshape(c, n, h, w).transpose(1, 0, 2, 3)
 
 
 def _leaky_relu_forward_cpu(self, inputs):
@@ -207,7 +341,7 @@ def _leaky_relu_forward_cpu(self, inputs):
             and _intel64.inputs_all_ready(inputs)):
         return self.forward_ideep(inputs)
     x, = inputs
-    y = numpy.where(x <= 0, x * self.slope, x)
+    y = _scale_non_positive(x, x, self.slope)
     if self.slope >= 0:
         self.retain_outputs((0,))
     else:
@@ -220,7 +354,7 @@ def _leaky_relu_grad_forward_cpu(self, inputs):
             and _intel64.inputs_all_ready(inputs)):
         return self.forward_ideep(inputs)
     gy, = inputs
-    return numpy.where(self.cond <= 0, gy * self.slope, gy),
+    return _scale_non_positive(self.cond, gy, self.slope),
 
 
 def _channels_3d(a, c):
@@ -339,21 +473,32 @@ def _rmsprop_update_core_cpu(self, param):
     if not (isinstance(grad, numpy.ndarray) and grad.flags.c_contiguous):
         return _ORIGINAL[(_rmsprop.RMSpropRule, 'update_core_cpu')](
             self, param)
-    # Chainer's expressions, operation for operation, into scratch buffers
-    tmp, denom = _scratch(0, grad), _scratch(1, grad)
-    ms *= hp.alpha
-    numpy.multiply(1 - hp.alpha, grad, out=tmp)
-    tmp *= grad
-    ms += tmp
-    if hp.eps_inside_sqrt:
-        numpy.add(ms, eps, out=denom)
-        numpy.sqrt(denom, out=denom)
-    else:
-        numpy.sqrt(ms, out=denom)
-        denom += eps
-    numpy.multiply(hp.lr, grad, out=tmp)
-    tmp /= denom
-    param.data -= tmp
+    data = param.data
+    if not (ms.flags.c_contiguous and data.flags.c_contiguous):
+        return _ORIGINAL[(_rmsprop.RMSpropRule, 'update_core_cpu')](
+            self, param)
+    tmp_all, denom_all = _scratch(0, grad), _scratch(1, grad)
+    g_all, ms_all, p_all = grad.reshape(-1), ms.reshape(-1), data.reshape(-1)
+    tmp_all, denom_all = tmp_all.reshape(-1), denom_all.reshape(-1)
+
+    def run(a, b):
+        # Chainer's expressions, operation for operation, into scratch
+        g, ms, tmp, denom = (g_all[a:b], ms_all[a:b], tmp_all[a:b],
+                             denom_all[a:b])
+        ms *= hp.alpha
+        numpy.multiply(1 - hp.alpha, g, out=tmp)
+        tmp *= g
+        ms += tmp
+        if hp.eps_inside_sqrt:
+            numpy.add(ms, eps, out=denom)
+            numpy.sqrt(denom, out=denom)
+        else:
+            numpy.sqrt(ms, out=denom)
+            denom += eps
+        numpy.multiply(hp.lr, g, out=tmp)
+        tmp /= denom
+        p_all[a:b] -= tmp
+    parallel(run, g_all.size, 5 * grad.nbytes)
 
 
 _PATCHES = {
