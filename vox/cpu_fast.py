@@ -137,7 +137,7 @@ def _blas_threads_fn():
     return None
 
 
-_THREADS = {'fn': None, 'looked': False, 'pool': None}
+_THREADS = {'fn': None, 'looked': False, 'pool': None, 'off': False}
 PARALLEL_MIN_BYTES = 2 ** 20
 
 
@@ -145,6 +145,8 @@ def threads():
     """How many threads the copies and elementwise passes here use: as
     many as NumPy's BLAS does now (it follows OPENBLAS_NUM_THREADS and
     threadpoolctl's limits), 1 if that cannot be asked."""
+    if _THREADS['off']:
+        return 1
     if not _THREADS['looked']:
         _THREADS['fn'], _THREADS['looked'] = _blas_threads_fn(), True
     fn = _THREADS['fn']
@@ -550,7 +552,8 @@ def _keep_freed_memory(keep):
 
 
 # The replacements by change, for before / after measurements of one
-# (tools/bench_cpu_fast.py --skip); 'malloc' is the mallopt setting.
+# (tools/bench_cpu_fast.py --skip); 'malloc' is the mallopt setting,
+# 'parallel' the threads of the copies and elementwise passes.
 GROUPS = {
     'conv': ['_forward_cpu_core'],
     'leaky_relu': ['forward_cpu'],
@@ -558,6 +561,7 @@ GROUPS = {
     'batchnorm': ['forward', 'backward'],
     'rmsprop': ['update_core_cpu'],
     'malloc': [],
+    'parallel': [],  # threads() is 1: copies and passes on one thread
 }
 
 
@@ -569,6 +573,7 @@ def install(skip=()):
         raise ValueError(f'unknown cpu_fast groups: {sorted(unknown)}')
     uninstall()
     skipped = {name for g in skip for name in GROUPS[g]}
+    _THREADS['off'] = 'parallel' in skip
     for (cls, name), fn in _PATCHES.items():
         _ORIGINAL.setdefault((cls, name), getattr(cls, name))
         if name not in skipped:
