@@ -110,6 +110,7 @@ def test_double_backprop(deconv):
 def test_leaky_relu_bit_identical(n_threads, layout, restore, monkeypatch):
     monkeypatch.setattr(cpu_fast, 'threads', lambda: n_threads)
     monkeypatch.setattr(cpu_fast, 'PARALLEL_MIN_BYTES', 0)
+    monkeypatch.setattr(cpu_fast, 'BLOCK', 64)  # several blocks per thread
     rng = numpy.random.RandomState(4)
     x = rng.normal(size=(3, 4, 5, 6)).astype(numpy.float32)
     if layout == 'cnhw':
@@ -117,6 +118,10 @@ def test_leaky_relu_bit_identical(n_threads, layout, restore, monkeypatch):
     x.flat[:7] = [0.0, -0.0, numpy.nan, -numpy.inf, numpy.inf, -1e-45, 1e-45]
     gy = rng.normal(size=x.shape).astype(numpy.float32)
     ggx = rng.normal(size=x.shape).astype(numpy.float32)
+    gy.flat[7:12] = [numpy.nan, -0.0, numpy.inf, -numpy.inf, 0.0]
+    if layout == 'cnhw':  # the gradients laid out as x, too
+        gy, ggx = (a.transpose(1, 0, 2, 3).copy().transpose(1, 0, 2, 3)
+                   for a in (gy, ggx))
     results = []
     for install in (cpu_fast.uninstall, cpu_fast.install):
         install()
@@ -229,6 +234,7 @@ def test_rmsprop_bit_identical(eps_inside_sqrt, n_threads, restore,
                                monkeypatch):
     monkeypatch.setattr(cpu_fast, 'threads', lambda: n_threads)
     monkeypatch.setattr(cpu_fast, 'PARALLEL_MIN_BYTES', 0)
+    monkeypatch.setattr(cpu_fast, 'BLOCK', 4)  # several blocks per thread
     rng = numpy.random.RandomState(9)
     W0 = rng.normal(size=(7, 5)).astype(numpy.float32)
     grads = [rng.normal(size=W0.shape).astype(numpy.float32)

@@ -319,18 +319,38 @@ def _memory_flat(a):
     return None, None
 
 
+BLOCK = 2 ** 18  # elements per pass of a blocked loop (1 MiB of float32)
+
+
 def _scale_non_positive(cond, v, slope):
-    """``numpy.where(cond <= 0, v * slope, v)``, split across threads
-    when both are laid out alike (the same products, bit for bit)."""
+    """``numpy.where(cond <= 0, v * slope, v)`` bit for bit, faster.
+
+    The forward (``cond is v``, ``0 < slope <= 1``) is ``maximum(v, v *
+    slope)``; the gradient ``v * [1, slope][cond <= 0]`` (a product with
+    1.0 is exact).  Both in blocks that stay in cache, split across
+    threads, when both arrays are laid out alike; ``numpy.where`` (and a
+    boolean-mask ``multiply``) are several times slower.
+    """
     cf, layout = _memory_flat(cond)
     vf, layout_v = _memory_flat(v)
-    if layout is None or layout != layout_v or cond.shape != v.shape:
+    if (layout is None or layout != layout_v or cond.shape != v.shape
+            or cond.dtype != v.dtype):
         return numpy.where(cond <= 0, v * slope, v)
     out = numpy.empty_like(vf)
+    forward = cond is v and 0 < slope <= 1
+    factors = numpy.array([1, slope], dtype=v.dtype)
 
     def run(a, b):
-        numpy.copyto(out[a:b], vf[a:b])
-        numpy.multiply(vf[a:b], slope, out=out[a:b], where=cf[a:b] <= 0)
+        for s in range(a, b, BLOCK):
+            e = min(s + BLOCK, b)
+            vs, o = vf[s:e], out[s:e]
+            if forward:
+                numpy.multiply(vs, slope, out=o)
+                numpy.maximum(vs, o, out=o)
+            else:
+                non_positive = numpy.less_equal(cf[s:e], 0)
+                numpy.take(factors, non_positive.view(numpy.uint8), out=o)
+                o *= vs
     parallel(run, out.size, 3 * out.nbytes)
     if layout == 'C':
         return out.reshape(v.shape)
@@ -450,17 +470,6 @@ def _bn_backward(self, axis, gamma, gy, x, x_layout, xp, expander, mean,
     return _to_4d(tmp, ax, x.shape), None, ggamma, gbeta
 
 
-_SCRATCH = [numpy.empty(0, numpy.float32), numpy.empty(0, numpy.float32)]
-
-
-def _scratch(k, like):
-    """Reused buffer ``k`` (0 or 1) shaped and typed as ``like``."""
-    buf = _SCRATCH[k]
-    if buf.dtype != like.dtype or buf.size < like.size:
-        buf = _SCRATCH[k] = numpy.empty(like.size, like.dtype)
-    return buf[:like.size].reshape(like.shape)
-
-
 def _rmsprop_update_core_cpu(self, param):
     grad = param.grad
     if grad is None:
@@ -479,27 +488,30 @@ def _rmsprop_update_core_cpu(self, param):
     if not (ms.flags.c_contiguous and data.flags.c_contiguous):
         return _ORIGINAL[(_rmsprop.RMSpropRule, 'update_core_cpu')](
             self, param)
-    tmp_all, denom_all = _scratch(0, grad), _scratch(1, grad)
     g_all, ms_all, p_all = grad.reshape(-1), ms.reshape(-1), data.reshape(-1)
-    tmp_all, denom_all = tmp_all.reshape(-1), denom_all.reshape(-1)
 
     def run(a, b):
-        # Chainer's expressions, operation for operation, into scratch
-        g, ms, tmp, denom = (g_all[a:b], ms_all[a:b], tmp_all[a:b],
-                             denom_all[a:b])
-        ms *= hp.alpha
-        numpy.multiply(1 - hp.alpha, g, out=tmp)
-        tmp *= g
-        ms += tmp
-        if hp.eps_inside_sqrt:
-            numpy.add(ms, eps, out=denom)
-            numpy.sqrt(denom, out=denom)
-        else:
-            numpy.sqrt(ms, out=denom)
-            denom += eps
-        numpy.multiply(hp.lr, g, out=tmp)
-        tmp /= denom
-        p_all[a:b] -= tmp
+        tmp_b = numpy.empty(min(BLOCK, b - a), grad.dtype)
+        denom_b = numpy.empty_like(tmp_b)
+        for s in range(a, b, BLOCK):
+            e = min(s + BLOCK, b)
+            # Chainer's expressions, operation for operation, a block at
+            # a time (the temporaries stay in cache)
+            g, ms, tmp, denom = (g_all[s:e], ms_all[s:e], tmp_b[:e - s],
+                                 denom_b[:e - s])
+            ms *= hp.alpha
+            numpy.multiply(1 - hp.alpha, g, out=tmp)
+            tmp *= g
+            ms += tmp
+            if hp.eps_inside_sqrt:
+                numpy.add(ms, eps, out=denom)
+                numpy.sqrt(denom, out=denom)
+            else:
+                numpy.sqrt(ms, out=denom)
+                denom += eps
+            numpy.multiply(hp.lr, g, out=tmp)
+            tmp /= denom
+            p_all[s:e] -= tmp
     parallel(run, g_all.size, 5 * grad.nbytes)
 
 
