@@ -23,7 +23,8 @@ from vox.data.corpus.manifest import Utterance
 from vox.extensions import samples
 from vox.data.features import Features
 from vox.links.autoencoder import AutoEncoder
-from vox.runs.runner import ExperimentData, write_run_info
+from vox.data.sources import ExperimentData
+from vox.runs.folders import write_run_info
 from vox.training import autoencoder as ae_training
 
 WIDTH = 1 / 16

@@ -5,7 +5,8 @@ import pytest
 
 from vox.links.classifier import HEADS, Classifier
 
-# Edge labels transcribed from ../shared/seeds/e19098ab.md (C x T x F).
+# Edge labels transcribed from the post (experiments/e19098ab/BLOG.md;
+# C x T x F).
 SEED_SHAPES = {
     'conv1': (64, 128, 128),
     'conv2': (128, 64, 64),

@@ -5,7 +5,6 @@ the traced shapes per process, so the models are built once per session.
 """
 import json
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,8 +19,6 @@ from vox.faithfulness.diagram import (describe_experiment, known_experiments,
                          no_diagram_reason, render)
 from vox.reports.report import write_report
 
-REPO = Path(__file__).resolve().parent.parent
-SEEDS = REPO.parent / 'shared' / 'seeds'
 MODEL_IDS = [e for e in known_experiments() if no_diagram_reason(e) is None]
 OTHER_IDS = [e for e in known_experiments() if e not in MODEL_IDS]
 
@@ -77,11 +74,9 @@ def test_known_disagreements_are_found(results):
 
 @pytest.mark.parametrize('exp_id', MODEL_IDS)
 def test_transcription_is_verbatim(exp_id):
-    """Every label and edge of seed.yaml is in the seed post as written."""
-    seed_file = SEEDS / f'{exp_id}.md'
-    if not seed_file.exists():
-        pytest.skip(f'{seed_file} not available')
-    text = seed_file.read_text()
+    """Every label and edge of seed.yaml is in the post's diagram as written
+    (experiments/<ID>/BLOG.md restates the post with its mermaid source)."""
+    text = (EXPERIMENTS_DIR / exp_id / 'BLOG.md').read_text()
     seed = yaml.safe_load((EXPERIMENTS_DIR / exp_id / 'seed.yaml')
                           .read_text())
     for g in seed['graphs']:
@@ -281,7 +276,9 @@ def test_compare_same_id_overlays_and_names_the_lr(tmp_path):
     b = _fake_run(tmp_path, 'e19098ab', 'run-b', 3e-4, metrics, (0, 0, 1))
     out, text = compare([a, b], out=tmp_path / 'cmp', blog=True)
     assert (out / 'curves_main_loss.png').stat().st_size > 0
-    assert (out / 'curves_main_acc.png').stat().st_size > 0
+    # the classifier's PlotReport figure
+    assert (out / 'curves_accuracy.png').stat().st_size > 0
+    assert not (out / 'curves_main_acc.png').exists()
     assert (out / 'plots_accuracy.png').stat().st_size > 0
     assert (out / 'compare.md').read_text() == text
     row = next(line for line in text.splitlines()
@@ -293,6 +290,27 @@ def test_compare_same_id_overlays_and_names_the_lr(tmp_path):
     assert 'None: every run logs the same metrics.' in text
 
 
+def test_compare_draws_a_run_in_one_colour_validation_dashed(tmp_path,
+                                                             monkeypatch):
+    from vox.reports import compare as vcompare
+    figures = []
+    monkeypatch.setattr(vcompare.plt, 'close', figures.append)
+    metrics = {'main/loss': 2.0, 'validation/main/loss': 2.5}
+    a = _fake_run(tmp_path, 'e19098ab', 'run-a', 1e-4, metrics)
+    b = _fake_run(tmp_path, 'e19098ab', 'run-b', 3e-4, metrics)
+    compare([a, b], out=tmp_path / 'cmp')
+    [fig] = figures
+    lines = {line.get_label(): line for line in fig.axes[0].get_lines()}
+    assert set(lines) == {'run-a', 'run-a (validation)', 'run-b',
+                          'run-b (validation)'}
+    for run in ('run-a', 'run-b'):
+        assert lines[run].get_color() == \
+            lines[f'{run} (validation)'].get_color()
+        assert lines[run].get_linestyle() == '-'
+        assert lines[f'{run} (validation)'].get_linestyle() == '--'
+    assert lines['run-a'].get_color() != lines['run-b'].get_color()
+
+
 def test_compare_different_ids_reports_skipped_metrics(tmp_path):
     a = _fake_run(tmp_path, 'e19098ab', 'r', 1e-4,
                   {'main/loss': 2.0, 'main/acc_sex': 0.5})
@@ -300,7 +318,7 @@ def test_compare_different_ids_reports_skipped_metrics(tmp_path):
                   {'main/loss': 1.0, 'main/mse': 0.1})
     out, text = compare([a, b], out=tmp_path / 'cmp')
     assert (out / 'curves_main_loss.png').exists()
-    assert not (out / 'curves_main_acc.png').exists()
+    assert not (out / 'curves_accuracy.png').exists()
     assert '`main/acc_sex`: only in e19098ab/r' in text
     assert '`main/mse`: only in bc7db4a2/r' in text
     assert '| id | e19098ab | bc7db4a2 |' in text
@@ -314,9 +332,12 @@ def test_report_is_one_self_contained_page(tmp_path):
                     {'main/loss': 2.0}, (0, 1, 0))
     (run / 'summary.json').write_text(json.dumps({
         'experiment': 'e19098ab', 'profile': 'smoke', 'elapsed_seconds': 60,
-        'epoch': 4, 'iteration': 40, 'final_metrics': {'main/loss': 0.5},
+        'epoch': 4, 'iteration': 40,
+        'final_metrics': {'main/loss': 0.5, 'validation/main/loss': 0.625},
         'reference': [{'figure': 'training_hours', 'blog': 16.1,
-                       'this_run': 0.01, 'note': 'wall-clock'}]}))
+                       'this_run': 0.01, 'note': 'wall-clock'},
+                      {'figure': 'crop_frames', 'blog': 64,
+                       'this_run': None, 'note': ''}]}))
     samples = run / 'samples' / 'epoch_4'
     samples.mkdir(parents=True)
     import matplotlib.pyplot as plt
@@ -326,9 +347,22 @@ def test_report_is_one_self_contained_page(tmp_path):
     page = write_report(run).read_text()
     assert page.count('<img src="data:image/png;base64,') == 2
     assert '<audio controls' in page and 'data:audio/wav;base64,' in page
-    assert '<pre class="mermaid">graph TD' in page
+    # the classifier drawn (SVG), its mermaid source collapsed below
+    [svg] = re.findall(r'<img class="diagram" data-graph="classifier" '
+                       r'width="(\d+)" src="data:image/svg\+xml;base64,'
+                       r'([A-Za-z0-9+/=]+)"', page)
+    import base64
+    drawn = base64.b64decode(svg[1]).decode()
+    assert drawn.startswith('<?xml') and '<svg' in drawn
+    assert int(svg[0]) > 100
+    assert re.search(r'<details class="mermaid-source"><summary>[^<]*'
+                     r'</summary><pre class="mermaid">graph TD', page)
     assert 'ch: 8, ksize: 4' in page  # the run's width 0.125
     assert '16.1' in page and 'RMSprop' in page
+    # training and validation of a key side by side, one row
+    assert '<tr><td>main/loss</td><td>0.5</td><td>0.625</td></tr>' in page
+    # a setting the summary left empty comes from the resolved config
+    assert '<tr><td>crop_frames</td><td>64</td><td>256</td>' in page
     assert 'ReakyReLU' in page  # the ERRATA
     assert not re.search(r'(src|href)\s*=\s*"?https?:', page)
     assert '<script' not in page

@@ -33,7 +33,7 @@ Marked ``gpu``: skipped without CuPy and a CUDA device (tests/conftest.py).
 tests' own plumbing on a machine without a GPU (call the functions
 directly: the marker still skips them under pytest).
 CuPy's CUB / cuTENSOR accelerators are switched off while these run
-(``CUPY_ACCELERATORS=""``, CHAINER-TODAY.md) so reductions round as a plain
+(``CUPY_ACCELERATORS=""``, docs/compat.md) so reductions round as a plain
 sum does.
 """
 import os
@@ -45,6 +45,7 @@ import vox  # noqa: F401  (compat before chainer)
 import chainer
 from chainer.backends import cuda
 
+from vox.config import StarGANLosses
 from vox.links.autoencoder import AutoEncoder
 from vox.links.classifier import Classifier
 from vox.links.discriminators import ConvBNDiscriminator, ConvDiscriminator
@@ -253,7 +254,8 @@ def make_updater(gen, dis, device, data=None, batch=2):
     it = chainer.iterators.SerialIterator(data, batch, shuffle=False)
     return StarGANUpdater(it, rmsprop(gen), rmsprop(dis),
                           n_classes=N_CLASSES, label_combinations=COMBOS,
-                          seed=3, n_critic=2, device=device)
+                          seed=3, losses=StarGANLosses(n_critic=2),
+                          device=device)
 
 
 def stargan_pair(exp_id):

@@ -13,7 +13,8 @@ import soundfile
 import vox  # noqa: F401
 from vox.cli import main as cli
 from vox.base.errors import VoxError
-from vox.data.prepare import load_checked, prepare
+from vox.data.audio import load_checked
+from vox.data.prepare import prepare
 
 RNG = np.random.default_rng(7)
 

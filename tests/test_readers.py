@@ -199,10 +199,11 @@ def test_detect_manifest_and_unknown(tmp_path):
 
 
 def test_runner_resolves_kinds(tmp_path, monkeypatch):
-    from vox.runs.runner import resolve_corpus
+    from vox.config import CorpusConfig
+    from vox.data.sources import resolve_corpus
     monkeypatch.setenv('VOX_CACHE', str(tmp_path / 'cache'))
     make_vctk_080(tmp_path / 'v')
-    manifest = resolve_corpus(f'vctk:{tmp_path / "v"}', None)
+    manifest = resolve_corpus(f'vctk:{tmp_path / "v"}', CorpusConfig(), 0)
     assert manifest.parent == tmp_path / 'cache' / 'manifests'
     utts = read_manifest(manifest)
     assert len(utts) == 4 and {u.sex for u in utts} == {'M', 'F'}

@@ -19,8 +19,10 @@ from vox.data import audio
 from vox.cli import main as vox_main
 from vox.config import ConfigError, load_config
 from vox.extensions import conversion_samples, samples
-from vox.runs.runner import REPO, run
-from vox.training.stargan import PLOTS, SpeakerTable
+from vox.base.paths import REPO
+from vox.runs.runner import run
+from vox.inference.conversion import SpeakerTable
+from vox.training.stargan import PLOTS
 from vox.updaters.stargan import LABEL_NAMES
 
 DIS_KEYS = {'dis/loss_adv', 'dis/loss_gp', 'dis/loss_cls', 'dis/loss'} | {
@@ -243,6 +245,7 @@ def test_stargan_config_is_checked(tmp_path):
         for profile in (None, 'smoke'):
             c = load_config(exp_id, profile)
             assert c.losses.lambda_rec == 10 and c.losses.n_critic == 5
+            assert c.losses.gp_reduce == 'sum'  # the reference StarGAN's
     raw = yaml.safe_load((REPO / 'experiments/cfcefd21/config.yaml')
                          .read_text())
     raw.pop('profiles')
@@ -252,6 +255,13 @@ def test_stargan_config_is_checked(tmp_path):
     with pytest.raises(ConfigError, match='n_critic must be an integer'):
         load_config(bad)
     raw['losses']['n_critic'] = 5
+    raw['losses']['gp_reduce'] = 'max'
+    bad.write_text(yaml.safe_dump(raw))
+    with pytest.raises(ConfigError, match='gp_reduce must be one of sum, mean'):
+        load_config(bad)
+    raw['losses']['gp_reduce'] = 'mean'
+    bad.write_text(yaml.safe_dump(raw))
+    assert load_config(bad).losses.gp_reduce == 'mean'
     del raw['generator']
     bad.write_text(yaml.safe_dump(raw))
     with pytest.raises(ConfigError, match="needs 'generator'"):

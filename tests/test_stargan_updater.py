@@ -1,7 +1,8 @@
 """StarGANUpdater: losses, gradient penalty, schedule, resume, reporting.
 
 Tiny fake Links on 1x4x8 inputs stand in for the real G and D (they follow
-the interface: ``G(x, c)`` and ``D(x) -> (feature, adversarial, classes)``).
+the interface: ``G(x, c)`` and ``D(x) -> (feature, adversarial, classes)``);
+only the ``gp_reduce`` factor test uses the experiments' own critics.
 """
 import collections
 import copy
@@ -16,8 +17,10 @@ import chainer.functions as F
 import chainer.links as L
 from chainer import serializers
 
+from vox.config import StarGANLosses, load_config
+from vox.training.stargan import DISCRIMINATORS
 from vox.updaters.stargan import (
-    LABEL_NAMES, StarGANLossConfig, StarGANUpdater, gradient_penalty,
+    LABEL_NAMES, StarGANUpdater, critic_input_gradient, gradient_penalty,
     labels_to_onehot)
 
 DiscriminatorOutput = collections.namedtuple(
@@ -181,7 +184,7 @@ def make_updater(gen=None, dis=None, *, dataset=None, batch_size=4,
     kw.update(loss)
     return (updater_cls or StarGANUpdater)(
         it, opt_g, opt_d, n_classes=N_CLASSES, label_combinations=COMBOS,
-        seed=seed, **kw)
+        seed=seed, losses=StarGANLosses(**kw))
 
 
 def observe(updater, fn):
@@ -233,10 +236,10 @@ def test_labels_to_onehot():
 
 def test_constructor_validation():
     with pytest.raises(ValueError):
-        StarGANLossConfig(n_critic=0)
+        StarGANLosses(n_critic=0)
     with pytest.raises(ValueError):
-        StarGANLossConfig(lambda_gp=-1)
-    assert StarGANLossConfig() == StarGANLossConfig(
+        StarGANLosses(lambda_gp=-1)
+    assert StarGANLosses() == StarGANLosses(
         n_critic=5, lambda_gp=10, lambda_cls=1, lambda_rec=10, lambda_id=5,
         lambda_fm=1)
     with pytest.raises(ValueError):  # birthplace 2 does not exist
@@ -249,8 +252,15 @@ def test_constructor_validation():
 
 # -- gradient penalty ---------------------------------------------------------
 
+# The reduction of the critic's (1, h, w) map that the penalty
+# differentiates, written out independently of the updater.
+GP_REDUCE = {'sum': lambda a: F.sum(a, axis=(1, 2, 3)),
+             'mean': lambda a: F.mean(a, axis=(1, 2, 3))}
+
+
+@pytest.mark.parametrize('gp_reduce', sorted(GP_REDUCE))
 @pytest.mark.parametrize('activation', [F.leaky_relu, F.tanh])
-def test_gradient_penalty_matches_finite_differences(activation):
+def test_gradient_penalty_matches_finite_differences(activation, gp_reduce):
     numpy.random.seed(1)
     with chainer.using_config('dtype', numpy.float64):
         dis = TwoConvCritic(activation)
@@ -264,22 +274,22 @@ def test_gradient_penalty_matches_finite_differences(activation):
         * fake
 
     def scores():
-        return (F.mean(dis(x_hat).adversarial, axis=(1, 2, 3)).array,)
+        return (GP_REDUCE[gp_reduce](dis(x_hat).adversarial).array,)
     gx, = gradient_check.numerical_grad(
         scores, (x_hat,), (numpy.ones(3),), eps=1e-5)
     norms = numpy.sqrt((gx ** 2).sum(axis=(1, 2, 3)))
     assert not numpy.allclose(norms, 1)  # the penalty is not trivially 0
     expected = numpy.mean((norms - 1) ** 2)
-    gp = gradient_penalty(dis, real, fake, eps)
+    gp = gradient_penalty(dis, real, fake, eps, gp_reduce)
     assert gp.dtype == numpy.float64
     numpy.testing.assert_allclose(gp.array, expected, rtol=1e-7)
 
     # gradient wrt the critic's parameters (double backprop) vs differences
     dis.cleargrads()
-    gradient_penalty(dis, real, fake, eps).backward()
+    gradient_penalty(dis, real, fake, eps, gp_reduce).backward()
     for param in (dis.conv1.W, dis.conv1.b, dis.conv2.W):
         numeric, = gradient_check.numerical_grad(
-            lambda: (gradient_penalty(dis, real, fake, eps).array,),
+            lambda: (gradient_penalty(dis, real, fake, eps, gp_reduce).array,),
             (param.array,), (numpy.ones(()),), eps=1e-5)
         # (the input gradient of a piecewise-linear critic does not depend
         # on the bias, so its GP gradient is 0 there: the weights suffice)
@@ -288,6 +298,28 @@ def test_gradient_penalty_matches_finite_differences(activation):
         grad = 0 * numeric if param.grad is None else param.grad
         numpy.testing.assert_allclose(grad, numeric,
                                       rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize('exp_id, factor', [('cfcefd21', 16),
+                                             ('54314b33', 64)])
+def test_gp_reduce_sum_is_the_map_size_times_mean(exp_id, factor):
+    """The experiment's own critic at its crop length (1/8 of the channels:
+    the map size does not depend on the width): the faithful ``sum`` input
+    gradient is exactly ``h * w`` times the ``mean`` one, 4x4 = 16 in
+    cfcefd21 and 8x8 = 64 in 54314b33."""
+    config = load_config(exp_id)
+    assert config.losses.gp_reduce == 'sum'
+    numpy.random.seed(0)
+    dis = DISCRIMINATORS[config.discriminator.name](N_CLASSES, width=1 / 8)
+    x = numpy.random.RandomState(1).uniform(
+        0, 1, (2, 1, config.data.crop_frames, 256)).astype(numpy.float32)
+    h, w = dis(x).adversarial.shape[2:]
+    assert h * w == factor
+    grads = {r: critic_input_gradient(dis, chainer.Variable(x), r,
+                                      False).array for r in GP_REDUCE}
+    assert numpy.abs(grads['mean']).max() > 0
+    # a power-of-two factor through a backward linear in its seed: exact
+    numpy.testing.assert_array_equal(grads['sum'], factor * grads['mean'])
 
 
 def test_gradient_penalty_of_input_independent_critic_is_one():

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vox.runs import runner
+from vox.runs import folders, runner
 from vox.config import load_config
 from vox.data.dataset import SpectrogramCropDataset
 from vox.extensions.guards import NonFiniteError
@@ -254,17 +254,17 @@ def test_non_finite_loss_stops_with_diagnosis(exp_id, tmp_path, monkeypatch):
 
 
 def test_two_runs_never_share_a_folder(tmp_path):
-    a, _, _ = runner.choose_run_dir(tmp_path, 'x', None, 'smoke', fresh=True)
+    a, _, _ = folders.choose_run_dir(tmp_path, 'x', None, 'smoke', fresh=True)
     a.mkdir(parents=True)
-    b, _, _ = runner.choose_run_dir(tmp_path, 'x', None, 'smoke', fresh=True)
+    b, _, _ = folders.choose_run_dir(tmp_path, 'x', None, 'smoke', fresh=True)
     assert a != b
 
 
 def test_unwritable_results_folder_is_refused_before_training(tmp_path):
     blocker = tmp_path / 'a-file'  # fails even for root, unlike chmod
     blocker.write_text('')
-    with pytest.raises(runner.VoxError, match='cannot write results'):
-        runner.make_run_dir(blocker / 'e19098ab' / 'r')
+    with pytest.raises(folders.VoxError, match='cannot write results'):
+        folders.make_run_dir(blocker / 'e19098ab' / 'r')
 
 
 def test_newest_unfinished_run_of_the_same_profile_is_resumed(tmp_path):
@@ -278,8 +278,8 @@ def test_newest_unfinished_run_of_the_same_profile_is_resumed(tmp_path):
         (d / 'snapshot_iter_5').write_text('')
         if finished:
             (d / 'summary.json').write_text('{}')
-    run_dir, _, what = runner.choose_run_dir(tmp_path, 'x', None, 'smoke')
+    run_dir, _, what = folders.choose_run_dir(tmp_path, 'x', None, 'smoke')
     assert run_dir == base / 'a' and 'resuming' in what
-    run_dir, _, _ = runner.choose_run_dir(tmp_path, 'x', None, 'smoke',
+    run_dir, _, _ = folders.choose_run_dir(tmp_path, 'x', None, 'smoke',
                                           fresh=True)
     assert run_dir.parent == base and run_dir.name not in 'abc'

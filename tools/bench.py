@@ -34,7 +34,6 @@ experiments given.  Usage::
 """
 import argparse
 import datetime
-import importlib
 import json
 import math
 import os
@@ -47,12 +46,13 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from vox.base.labels import BLOG_N_CLASSES
+from vox.base.paths import REPO, git_revision
+
 EXPERIMENTS = ('e19098ab', 'bc7db4a2', '54314b33', 'cfcefd21')
 #: (experiment, frames): the blog's two StarGANs at their own lengths, and
 #: cfcefd21's models at 54314b33's 256 frames (the time axis alone).
 VRAM_CASES = (('54314b33', None), ('cfcefd21', None), ('cfcefd21', 256))
-BLOG_N_CLASSES = (1421, 53, 2)
 BLOG_VRAM_MIB = 3017
 MIB = 2 ** 20
 MAX_ITERATIONS = 400
@@ -74,7 +74,8 @@ def pad_labels(data, n_classes):
     """Gives the label space at least ``n_classes`` classes per group, so
     the models are built with the blog's head sizes (1421 / 53 / 2) while
     the crops come from the corpus (their labels are valid indices)."""
-    from vox.data.dataset import GROUPS, LabelSpace
+    from vox.base.labels import GROUPS
+    from vox.data.dataset import LabelSpace
     names = {}
     for group, n in zip(GROUPS, n_classes):
         have = list(data.labels.names[group])
@@ -155,19 +156,21 @@ def bench_experiment(exp_id, args):
     from vox.runs import runner
     from vox.config import load_config
     from vox.base.device import get_device
+    from vox.data.sources import load_data
+    from vox.training.registry import trainer_module
 
     started = time.time()
     config = load_config(exp_id, args.profile)
     device = get_device(args.device)
     gpu = device.xp is not np
     pool = perf.PoolPeak() if gpu else None
-    data = runner.load_data(config, args.corpus)
+    data = load_data(config.data, config.seed, args.corpus)
     corpus_classes = list(data.labels.n_classes)
     if args.classes == 'blog':
         pad_labels(data, BLOG_N_CLASSES)
     rss_data = perf.proc_status().get('VmRSS')
     runner.seed_everything(config.seed, device)
-    module = importlib.import_module(runner.TRAINERS[config.kind])
+    module = trainer_module(config.kind)
     stargan = config.kind == 'stargan'
     batch = config.train.batch_size
     out = {'id': exp_id, 'title': config.title, 'kind': config.kind,
@@ -347,8 +350,6 @@ def vram_experiment(exp_id, frames, args):
     combos = np.stack([rng.randint(n, size=256) for n in BLOG_N_CLASSES],
                       axis=1).astype(np.int32)
     n_critic = config.losses.n_critic
-    import dataclasses
-    losses = dataclasses.asdict(config.losses)
 
     def static_bytes():
         """Parameters, their gradients, RMSprop's ``ms``, BN statistics."""
@@ -366,7 +367,8 @@ def vram_experiment(exp_id, frames, args):
         it = chainer.iterators.SerialIterator(data, batch, shuffle=False)
         updater = StarGANUpdater(
             it, opt_gen, opt_dis, n_classes=BLOG_N_CLASSES,
-            label_combinations=combos, seed=0, device=device, **losses)
+            label_combinations=combos, seed=0, device=device,
+            losses=config.losses)
         saved = {}
 
         def walk(name, lossfun):
@@ -528,7 +530,7 @@ def machine(args):
             'numpy': numpy.__version__, 'chainer': chainer.__version__,
             'blas': perf.blas_description(),
             'blas_threads': perf.blas_threads(),
-            'git': perf.git_revision(REPO)}
+            'git': git_revision(REPO, short=True)}
     if device_kind(args.device) == 'gpu':
         desc['gpu'] = perf.gpu_description()
     return desc

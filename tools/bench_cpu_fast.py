@@ -25,11 +25,11 @@ import vox  # noqa: F401  (compat before chainer; installs vox.cpu_fast)
 import chainer
 
 from vox import cpu_fast
+from vox.base.labels import BLOG_N_CLASSES
 from vox.config import load_config
 from vox.training.common import make_optimizer
 
 EXPERIMENTS = ('e19098ab', 'bc7db4a2', '54314b33', 'cfcefd21')
-BLOG_N_CLASSES = (1421, 53, 2)
 
 
 def build_steps(exp_id):
@@ -58,7 +58,7 @@ def build_steps(exp_id):
         make_optimizer(config.train, models['generator']),
         make_optimizer(config.train, models['discriminator']),
         n_classes=BLOG_N_CLASSES, label_combinations=labels, seed=0,
-        n_critic=config.losses.n_critic)
+        losses=config.losses)
 
     def step(iteration):
         def run():

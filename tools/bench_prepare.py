@@ -30,9 +30,9 @@ def main(argv=None):
     ap.add_argument('--repeat', type=int, default=1)
     args = ap.parse_args(argv)
     if args.corpus == 'synth':  # generate (untimed) before the clock starts
-        from vox.config import load_config
-        from vox.runs.runner import resolve_corpus
-        spec = f'manifest:{resolve_corpus("synth", load_config("e19098ab"))}'
+        from vox.config import CorpusConfig
+        from vox.data.sources import resolve_corpus
+        spec = f'manifest:{resolve_corpus("synth", CorpusConfig(), seed=0)}'
     else:
         spec = args.corpus
     rates = []

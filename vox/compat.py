@@ -4,7 +4,7 @@ Import this module before ``chainer`` (``import vox`` does it for you).
 Chainer's last release predates Python 3.12, NumPy 2 and CuPy 8+; what
 follows is the smallest set of patches that makes the feature set vox uses
 work on Python 3.11/3.12 with NumPy 1.26 or 2.x.  Each block says why it
-exists; ``../shared/CHAINER-TODAY.md`` has the measurements behind them.
+exists; docs/compat.md has the findings behind them.
 """
 import importlib
 import importlib.metadata

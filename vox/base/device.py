@@ -6,7 +6,7 @@ each way it can fail gets its own message:
 1. CuPy is not installed, or its import fails;
 2. CuPy imports but Chainer could not load it (Chainer imports CuPy when
    it is itself imported and, if that fails, silently reports
-   ``chainer.backends.cuda.available == False``: CHAINER-TODAY.md saw this
+   ``chainer.backends.cuda.available == False``: docs/compat.md records this
    with cupy-cuda12x 13.x and no CUDA 12 libraries);
 3. CuPy loads but cannot reach CUDA (no driver, no GPU visible) or GPU N
    does not exist;
@@ -16,6 +16,7 @@ each way it can fail gets its own message:
 import importlib
 
 import chainer
+from chainer.backends import cuda
 
 from vox.base.errors import VoxError
 
@@ -56,7 +57,6 @@ def check_cupy(device_id=0, spec=None):
         raise VoxError(f'DEVICE={spec}: CuPy is installed but its import '
                        f'fails: {type(e).__name__}: {e}') from None
     version = getattr(cupy, '__version__', '?')
-    from chainer.backends import cuda
     if not cuda.available:
         reason = getattr(cuda, '_resolution_error', None)
         why = f' ({type(reason).__name__}: {reason})' if reason else ''

@@ -26,13 +26,12 @@ Everything here measures or counts; nothing changes what a model computes.
 import os
 import platform
 import re
-import subprocess
 
 import chainer
 import chainer.links as L
 import numpy
-
-from vox.base.errors import VoxError
+from chainer.backends import cuda
+from chainer.utils import conv
 
 
 # ---------------------------------------------------------------------------
@@ -112,7 +111,6 @@ class ExecutedFlops(chainer.FunctionHook):
         name = type(function).__name__
         if name == 'Convolution2DFunction':
             x, w = in_data[0], in_data[1]
-            from chainer.utils import conv
             kh, kw = w.shape[2:]
             oh = conv.get_conv_outsize(x.shape[2], kh, function.sy,
                                        function.ph, function.cover_all,
@@ -237,7 +235,7 @@ class PoolPeak:
     """
 
     def __init__(self):
-        import cupy
+        import cupy  # optional: only on a machine with a GPU
         self.cupy = cupy
         self.pool = cupy.get_default_memory_pool()
         self.used = self.held = 0
@@ -349,12 +347,11 @@ GPU_FP32_PEAK = [
 
 
 def gpu_description():
-    import cupy
+    import cupy  # optional: only on a machine with a GPU
     dev = cupy.cuda.Device()
     props = cupy.cuda.runtime.getDeviceProperties(dev.id)
     name = props['name']
     name = name.decode() if isinstance(name, bytes) else str(name)
-    from chainer.backends import cuda
     desc = {
         'name': name,
         'memory_bytes': int(props['totalGlobalMem']),
@@ -385,21 +382,3 @@ def blas_threads():
         if os.environ.get(var):
             return f'{var}={os.environ[var]}'
     return 'BLAS default (one per core)'
-
-
-def git_revision(repo):
-    try:
-        rev = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'],
-                             cwd=repo, capture_output=True, text=True,
-                             check=True).stdout.strip()
-        dirty = subprocess.run(['git', 'status', '--porcelain'], cwd=repo,
-                               capture_output=True, text=True).stdout.strip()
-        return rev + ('-dirty' if dirty else '')
-    except Exception:
-        return 'unknown'
-
-
-def require_linux_proc():
-    if not os.path.exists('/proc/self/status'):
-        raise VoxError('tools/bench.py reads peak memory from /proc '
-                       '(Linux only)')

@@ -15,32 +15,29 @@ Writes ``<results>/<ID>/<run>/``:
   iterations and at the end).
 """
 import json
-import os
 import sys
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 
 import chainer
 import chainer.functions as F
 
-from vox.data import audio
-from vox.blurmask import plots
-from vox.config.blurmask import (TARGET_EXPERIMENTS, load_blurmask_config,
-                                 to_dict)
-from vox.blurmask.objective import Objective, as_numpy, project, step
-from vox.config import CorpusConfig
 from vox.base.device import get_device
 from vox.base.errors import VoxError
+from vox.base.paths import REPO
 from vox.base.progress import progress
-
-REPO = Path(__file__).resolve().parent.parent.parent
-
-
-def results_root(results=None):
-    return Path(results or os.environ.get('VOX_RESULTS', REPO / 'results'))
+from vox.blurmask import plots
+from vox.blurmask.objective import Objective, as_numpy, project, step
+from vox.config import CorpusConfig
+from vox.config.blurmask import (TARGET_EXPERIMENTS, BlurMaskConfig,
+                                 load_blurmask_config, to_dict)
+from vox.data import audio
+from vox.data.features import load_features
+from vox.data.sources import cache_dir, read_utterances, resolve_corpus
+from vox.runs import folders
+from vox.training.store import load_models, newest_snapshot, snapshots
 
 
 # ---------------------------------------------------------------- the input
@@ -69,22 +66,14 @@ def load_input(cfg, corpus=None):
     """(raw magnitude crop (T, 256) float32, facts about where it came from)."""
     inp = cfg.input
     if inp.source == 'wav':
-        wave = audio.load_wav(inp.path)
+        wave = audio.load_wav(inp.path, min_frames=inp.frames)
         mag, start = crop(audio.magnitude(wave), audio.voiced_frames(wave),
                           inp.frames, inp.start, inp.path)
         return mag, {'source': 'wav', 'path': str(Path(inp.path).resolve()),
                      'start_frame': start, 'frames': inp.frames}
-    from vox.data.corpus.manifest import read_manifest
-    from vox.data.features import load_features
-    from vox.runs.runner import cache_dir, resolve_corpus
-    # The built-in corpus exactly as e19098ab generates it (seed 0).
-    shim = SimpleNamespace(data=SimpleNamespace(corpus=CorpusConfig()),
-                           seed=0)
-    manifest = resolve_corpus(corpus or inp.corpus, shim)
-    try:
-        utterances = read_manifest(manifest)
-    except ValueError as e:
-        raise VoxError(str(e)) from None
+    # The built-in corpus exactly as e19098ab's faithful config makes it.
+    manifest = resolve_corpus(corpus or inp.corpus, CorpusConfig(), seed=0)
+    utterances = read_utterances(manifest)
     if inp.speaker is not None:
         utterances = [u for u in utterances if str(u.speaker) == inp.speaker]
         if not utterances:
@@ -107,7 +96,6 @@ def load_input(cfg, corpus=None):
 # ---------------------------------------------------------------- the target
 
 def _snapshot_time(run_dir):
-    from vox.training.store import snapshots
     found = snapshots(run_dir)
     return found[-1].stat().st_mtime if found else None
 
@@ -124,7 +112,7 @@ def find_target_run(cfg, results=None):
             raise VoxError(f'target.run {t.run}: no such run folder; give '
                            f'results/{experiment}/<run> or newest')
         return path
-    root = results_root(results) / experiment
+    root = folders.results_root(results) / experiment
     runs = [(_snapshot_time(p), p) for p in root.glob('*')
             if (p / 'config.yaml').exists()] if root.is_dir() else []
     runs = [(when, p) for when, p in runs if when is not None]
@@ -146,7 +134,6 @@ def load_target(cfg, device, results=None):
     if t.kind == 'identity':
         return (lambda v: v), t.scale or 'unit', {'kind': 'identity',
                                                   'output': output}
-    from vox.training.store import load_models, newest_snapshot
     run_dir = find_target_run(cfg, results)
     snapshot = newest_snapshot(run_dir)
     run, models = load_models(run_dir, device=device)
@@ -170,17 +157,16 @@ def load_target(cfg, device, results=None):
 
 def make_run_dir(results, exp_id, run_name, profile):
     """A new ``<results>/<ID>/<run>`` folder (a blur-mask run never resumes)."""
-    from vox.runs import runner
-    base = results_root(results) / exp_id
-    run_dir = base / run_name if run_name else runner.new_run_dir(base, profile)
-    return runner.make_run_dir(run_dir)
+    base = folders.results_root(results) / exp_id
+    run_dir = base / run_name if run_name else folders.new_run_dir(base,
+                                                                   profile)
+    return folders.make_run_dir(run_dir)
 
 
 def write_run_info(run_dir, cfg, facts, device, argv):
-    from vox.runs.runner import write_provenance
     resolved = to_dict(cfg)
     resolved['resolved'] = facts
-    write_provenance(run_dir, resolved, device, argv)
+    folders.write_provenance(run_dir, resolved, device, argv)
 
 
 def to_raw(spec, scale):
@@ -247,16 +233,18 @@ def write_summary(run_dir, summary):
 
 def run(exp_id, profile=None, device=None, corpus=None, run_name=None,
         results=None, argv=None, input_wav=None):
-    """Runs blur-mask experiment ``exp_id``; returns the run folder."""
+    """Runs blur-mask experiment ``exp_id`` (an ID, a config.yaml or a
+    loaded BlurMaskConfig); returns the run folder."""
     start_time = time.time()
-    cfg = load_blurmask_config(exp_id, profile)
+    cfg = exp_id if isinstance(exp_id, BlurMaskConfig) else \
+        load_blurmask_config(exp_id, profile)
     if input_wav:
         cfg.input.source, cfg.input.path = 'wav', str(input_wav)
     device = get_device(device)
     device.use()
     x_raw, input_facts = load_input(cfg, corpus)
     f, target_scale, target_facts = load_target(cfg, device, results)
-    run_dir = make_run_dir(results, cfg.id, run_name, profile)
+    run_dir = make_run_dir(results, cfg.id, run_name, cfg.profile)
     facts = {'input': input_facts, 'target': target_facts,
              'target_scale': target_scale}
     write_run_info(run_dir, cfg, facts, device, argv or sys.argv)

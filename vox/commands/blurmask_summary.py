@@ -66,7 +66,7 @@ def table(rows):
 
 
 def main(args):
-    from vox.blurmask.run import results_root
+    from vox.runs.folders import results_root
     from vox.base.errors import VoxError
     results = results_root(args.results)
     rows = collect(results)

@@ -4,8 +4,10 @@
                 [--speaker NAME] [--birthplace NAME] [--sex M|F]
                 [--snapshot PATH] [--device @numpy]
 
-* Input: any length, any sample rate soundfile reads; mixed to mono and
-  resampled to 16 kHz.  Output: a 16 kHz WAV with exactly the input's
+* Input: any sample rate soundfile reads, mixed to mono and resampled to
+  16 kHz, with the checks training audio gets (:func:`vox.data.audio.load_wav`:
+  not silent, no NaN/inf, not truncated) and at least one training crop
+  long.  Output: a 16 kHz WAV with exactly the input's
   duration (16 kHz samples).
 * Whole utterance in one pass: the signal is zero-padded at the end to a
   whole number of STFT frames (no centring, so the last partial hop would
@@ -45,8 +47,8 @@ def register(sub):
 
 def load_stargan(run_dir, snapshot=None, device=None):
     """(run, generator, SpeakerTable) of a StarGAN run folder."""
+    from vox.inference.conversion import SpeakerTable
     from vox.training.store import load_models, load_run
-    from vox.training.stargan import SpeakerTable
     run = load_run(run_dir)
     if run.config.kind != 'stargan':
         raise VoxError(f'{run.path}: a {run.config.kind} run ({run.config.id}'
@@ -56,38 +58,20 @@ def load_stargan(run_dir, snapshot=None, device=None):
                                                         run.labels.names)
 
 
-def convert_wave(gen, wave, target, device=None, n_iter=None):
-    """16 kHz ``wave`` -> converted 16 kHz wave of the same length."""
-    import numpy as np
-
-    from vox.data import audio
-    from vox.extensions.samples import GL_ITERATIONS
-    from vox.training.stargan import convert_unit
-    n = len(wave)
-    frames = max(1, -(-(n - audio.N_FFT) // audio.HOP) + 1)
-    padded = np.zeros(audio.n_samples(frames), dtype=np.float32)
-    padded[:n] = wave
-    x = audio.to_unit(audio.magnitude(padded))[None, None]
-    y = convert_unit(gen, x, np.asarray([target]), device=device)
-    out = audio.griffin_lim(audio.from_unit(y[0, 0]),
-                            n_iter=n_iter or GL_ITERATIONS)
-    result = np.zeros(n, dtype=np.float32)
-    result[:min(n, len(out))] = out[:n]
-    return result
-
-
 def main(args):
     import chainer
 
     from vox.data import audio
+    from vox.inference.conversion import convert_wave
+    from vox.training.store import load_run
     device = chainer.get_device(args.device or '@numpy')
     if args.snapshot and not Path(args.snapshot).is_file():
         raise VoxError(f'--snapshot {args.snapshot}: no such file')
+    # The input is checked (as training audio is) before the model loads.
+    wave = audio.load_wav(args.input, min_frames=load_run(
+        args.run).config.data.crop_frames)
     run, gen, table = load_stargan(args.run, args.snapshot, device)
     row = table.resolve(args.speaker, args.birthplace, args.sex)
-    wave = audio.load_wav(args.input)
-    if len(wave) == 0:
-        raise VoxError(f'{args.input}: no audio in the file')
     out = convert_wave(gen, wave, table.index(row), device=device)
     output = Path(args.output)
     if output.parent and not output.parent.exists():

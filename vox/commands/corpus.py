@@ -7,6 +7,6 @@ def register(sub):
 
 
 def main(args):
-    from vox.config import load_config
-    from vox.runs.runner import resolve_corpus
-    print(resolve_corpus('synth', load_config('e19098ab')))
+    from vox.config import CorpusConfig
+    from vox.data.sources import resolve_corpus
+    print(resolve_corpus('synth', CorpusConfig(), seed=0))  # the faithful one

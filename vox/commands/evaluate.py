@@ -35,8 +35,7 @@ import numpy as np
 import yaml
 
 from vox.base.errors import VoxError
-
-GROUPS = ('speaker', 'birthplace', 'sex')
+from vox.base.labels import GROUPS
 
 
 def register(sub):
@@ -100,7 +99,7 @@ def score(gen, classifier, x, labels, combinations, n_classes, *,
     """Both figures for crops ``x`` (N, 1, T, F) with ``labels`` (N, 3)."""
     import chainer
 
-    from vox.training.stargan import convert_unit
+    from vox.inference.conversion import convert_unit
     device = chainer.get_device(device or '@numpy')
     x = np.asarray(x, np.float32)
     labels = np.asarray(labels, np.int32)
@@ -139,14 +138,14 @@ def score(gen, classifier, x, labels, combinations, n_classes, *,
 
 def load_eval_data(run, crop_frames, crops):
     """Validation crops of ``crop_frames`` from the run's own corpus."""
-    from vox.runs.runner import load_data
+    from vox.data.sources import load_data
     with open(run.path / 'config.yaml') as f:
         facts = (yaml.safe_load(f) or {}).get('corpus') or {}
     manifest = facts.get('manifest')
     corpus = manifest if manifest and Path(manifest).exists() else None
     config = dataclasses.replace(run.config, data=dataclasses.replace(
         run.config.data, crop_frames=crop_frames, validation_crops=crops))
-    data = load_data(config, corpus)
+    data = load_data(config.data, config.seed, corpus)
     if data.labels.names != run.labels.names:
         raise VoxError(f'{data.manifest}: its labels differ from '
                        f'{run.path}/labels.json; the run was trained on '

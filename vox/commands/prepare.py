@@ -25,7 +25,7 @@ def register(sub):
 
 def main(args):
     from vox.data.prepare import prepare
-    from vox.runs.runner import cache_dir
+    from vox.data.sources import cache_dir
     options = dict(mic=args.mic, birthplace=args.birthplace)
     prepare(args.corpus, cache_dir(), jobs=args.jobs,
             crop_frames=args.crop_frames, verbose=args.verbose, **options)

@@ -3,9 +3,10 @@
     vox reconstruct --run RUN_DIR --input IN.wav --output OUT.wav
                     [--latent OUT.npz] [--snapshot PATH] [--device @numpy]
 
-Any length and sample rate in (mixed to mono, resampled to 16 kHz by
-:func:`vox.data.audio.load_wav`), the reconstructed 16 kHz WAV of the whole
-utterance out, exactly as many samples as the resampled input.
+Any sample rate in (mixed to mono, resampled to 16 kHz and checked as
+training audio is by :func:`vox.data.audio.load_wav`; at least one
+training crop long), the reconstructed 16 kHz WAV of the whole utterance
+out, exactly as many samples as the resampled input.
 
 How a whole utterance goes through a model trained on 32-frame crops:
 the AutoEncoder is convolutional along time (enc1/dec1 k7, enc2/dec2
@@ -127,17 +128,17 @@ def main(args):
 
     from vox.data import audio
     from vox.base.device import get_device
-    from vox.training.store import load_models
+    from vox.training.store import load_models, load_run
 
     device = get_device(args.device)
-    run, models = load_models(args.run, snapshot=args.snapshot,
-                              device=device)
-    if 'autoencoder' not in models:
+    run = load_run(args.run)
+    if run.config.kind != 'autoencoder':
         raise VoxError(f'{args.run}: a {run.config.kind} run, not an '
                        f'AutoEncoder run (give results/bc7db4a2/<run>)')
-    wave = audio.load_wav(args.input)
-    if len(wave) == 0:
-        raise VoxError(f'{args.input}: holds no audio samples')
+    # The input is checked (as training audio is) before the model loads.
+    wave = audio.load_wav(args.input, min_frames=run.config.data.crop_frames)
+    run, models = load_models(args.run, snapshot=args.snapshot,
+                              device=device)
     out, latent, info = reconstruct_wave(models['autoencoder'], wave, device)
     try:
         Path(args.output).parent.mkdir(parents=True, exist_ok=True)

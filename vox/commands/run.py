@@ -26,8 +26,19 @@ def register(sub):
 
 
 def main(args):
-    from vox.runs.runner import run
-    run(args.id, profile=args.profile, device=args.device,
-        corpus=args.corpus, run_name=args.run, results=args.results,
-        argv=sys.argv, fresh=args.fresh, resume=args.resume,
-        input_wav=args.input)
+    from vox.base.errors import VoxError
+    from vox.blurmask.run import run as run_blurmask
+    from vox.config import load_config
+    from vox.config.blurmask import BlurMaskConfig
+    from vox.runs.runner import run as run_trainer
+    config = load_config(args.id, args.profile)  # the kind picks the schema
+    common = dict(device=args.device, corpus=args.corpus, run_name=args.run,
+                  results=args.results, argv=sys.argv)
+    if isinstance(config, BlurMaskConfig):  # ... and the loop, once
+        run_blurmask(config, input_wav=args.input, **common)
+        return 0
+    if args.input:
+        raise VoxError(f'--input is for blurmask experiments only, not '
+                       f'{args.id}')
+    run_trainer(config, fresh=args.fresh, resume=args.resume, **common)
+    return 0

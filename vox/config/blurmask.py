@@ -3,8 +3,8 @@
 ``experiments/blurmask-N/config.yaml`` names a shared file with ``base:``
 (a path relative to the config, here ``../blurmask-common.yaml``); the
 config is deep-merged over the base (profiles included), then a profile is
-merged in with :func:`vox.config.resolve` and the result is validated by
-:func:`vox.config.from_dict`, so an unknown key is a one-line error that
+merged in with :func:`vox.config.schema.resolve` and the result is validated by
+:func:`vox.config.schema.from_dict`, so an unknown key is a one-line error that
 names the file, the key and its closest valid spelling.  Every profile is
 validated on load, used or not, as for the trainer experiments.
 """
@@ -12,8 +12,8 @@ import dataclasses
 from pathlib import Path
 from typing import Any, Dict, Optional
 
-from vox.config import (ConfigError, config_path, deep_merge, from_dict,
-                        load_raw, resolve)
+from vox.config.schema import (ConfigError, deep_merge, find_config,
+                               from_dict, load_raw, resolve)
 
 KIND = 'blurmask'
 TARGET_KINDS = ('identity', 'classifier', 'autoencoder')
@@ -166,14 +166,9 @@ def merged_raw(path):
     return deep_merge(merged_raw(base_path), raw)
 
 
-def _path(exp_id_or_path):
-    path = Path(exp_id_or_path)
-    return path if path.suffix else config_path(str(exp_id_or_path))
-
-
 def load_blurmask_config(exp_id_or_path, profile=None):
     """Loads and validates a blur-mask config (every profile checked)."""
-    path = _path(exp_id_or_path)
+    path = find_config(exp_id_or_path)
     raw = merged_raw(path)
     for name in (raw.get('profiles') or {}):
         where = f'{path} (profile {name})'
@@ -185,7 +180,7 @@ def load_blurmask_config(exp_id_or_path, profile=None):
 
 def is_blurmask(exp_id_or_path):
     """Does this experiment's config.yaml say ``kind: blurmask``?"""
-    return load_raw(_path(exp_id_or_path)).get('kind') == KIND
+    return load_raw(find_config(exp_id_or_path)).get('kind') == KIND
 
 
 def to_dict(cfg):

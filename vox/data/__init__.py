@@ -1,1 +1,2 @@
-"""The data path: audio front end, corpora, features, datasets, corpus preparation."""
+"""The data path: audio front end and reader, corpora, features, datasets,
+where an experiment's data comes from (sources), corpus preparation."""

@@ -41,22 +41,105 @@ FRONT_END = dict(sample_rate=SAMPLE_RATE, n_fft=N_FFT, hop=HOP,
 
 
 class AudioError(VoxError):
-    pass
+    """A file that cannot be used; the message names it and what to do."""
 
 
-def load_wav(path, sample_rate=SAMPLE_RATE):
-    """Reads any soundfile-readable file as float32 mono at ``sample_rate``."""
-    path = Path(path)
-    if not path.exists():
-        raise AudioError(f'{path}: no such file')
+SILENT_PEAK = 10 ** (-80 / 20)     # below -80 dBFS everywhere: all silent
+CLIP_LEVEL = 0.999
+CLIP_FRACTION = 0.001              # >0.1 % of samples at full scale: warn
+
+
+def _wav_truncation(path, size):
+    """For RIFF/WAVE: (declared data bytes, bytes present) when short."""
     try:
-        data, rate = soundfile.read(str(path), dtype='float32', always_2d=True)
+        with open(path, 'rb') as f:
+            head = f.read(12)
+            if len(head) < 12 or head[:4] != b'RIFF' or head[8:12] != b'WAVE':
+                return None
+            while True:
+                chunk = f.read(8)
+                if len(chunk) < 8:
+                    return None
+                cid, n = chunk[:4], int.from_bytes(chunk[4:], 'little')
+                if cid == b'data':
+                    have = size - f.tell()
+                    if n != 0xFFFFFFFF and n > have:
+                        return n, have
+                    return None
+                f.seek(n + (n & 1), 1)
+    except OSError:
+        return None
+
+
+def load_checked(path, sample_rate=SAMPLE_RATE):
+    """Read, validate and convert one file: (float32 mono wave, notes).
+
+    The one audio reader: training's feature extraction, ``vox prepare``
+    and every command that takes a WAV go through here (or
+    :func:`load_wav`), so a bad file gets the same one-line message
+    everywhere.  Raises :class:`AudioError` for files that cannot be used:
+    missing, unreadable, truncated, empty, all silent, NaN/infinite
+    samples.  ``notes`` lists what was changed or looks suspect: mixed down
+    from N channels, resampled from R Hz, clipping.  8/16/24/32-bit PCM and
+    float files are all read as float32 by soundfile.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise AudioError(f'{path}: no such file; fix the path (or the '
+                         f'metadata naming it) or restore the file')
+    size = path.stat().st_size
+    if size == 0:
+        raise AudioError(f'{path}: zero-length file; re-copy or re-export '
+                         f'it, or remove it from the corpus')
+    cut = _wav_truncation(path, size)
+    if cut is not None:
+        raise AudioError(f'{path}: truncated (header declares {cut[0]} bytes '
+                         f'of audio, the file holds {cut[1]}); re-copy or '
+                         f're-download it')
+    try:
+        data, rate = soundfile.read(str(path), dtype='float32',
+                                    always_2d=True)
     except Exception as e:  # soundfile raises several types for bad files
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise AudioError(f'{path}: unreadable or truncated audio ({msg}); '
+                         f'convert it to WAV or FLAC, or re-copy it') from None
+    notes = []
+    if data.shape[0] == 0:
+        raise AudioError(f'{path}: holds no samples; re-export it or remove '
+                         f'it')
+    if not np.isfinite(data).all():
+        raise AudioError(f'{path}: has NaN or infinite samples; re-export it '
+                         f'from the source recording')
+    peak = float(np.abs(data).max())
+    if peak < SILENT_PEAK:
+        raise AudioError(f'{path}: all silent (peak below -80 dBFS); check '
+                         f'the recording or remove it')
+    clipped = float(np.mean(np.abs(data) >= CLIP_LEVEL))
+    if clipped > CLIP_FRACTION:
+        notes.append(f'clipping: {100 * clipped:.2f} % of samples at full '
+                     f'scale (used anyway; re-record or lower the gain if '
+                     f'possible)')
+    if data.shape[1] > 1:
+        notes.append(f'{data.shape[1]} channels mixed down to mono')
+        wave = data.mean(axis=1)
+    else:
+        wave = data[:, 0]
+    if rate != sample_rate:
+        notes.append(f'resampled from {rate} Hz to {sample_rate} Hz')
+    wave = resample(wave, rate, sample_rate)
+    return wave, notes
+
+
+def load_wav(path, sample_rate=SAMPLE_RATE, min_frames=None):
+    """:func:`load_checked`'s wave alone, refusing files shorter than
+    ``min_frames`` STFT frames (one crop of the model that will read it)."""
+    wave, _ = load_checked(path, sample_rate)
+    if min_frames is not None and n_frames(len(wave)) < min_frames:
         raise AudioError(
-            f'{path}: not a readable audio file ({e}); '
-            'convert it to WAV or FLAC') from None
-    wave = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
-    return resample(wave, rate, sample_rate)
+            f'{path}: {len(wave) / sample_rate:.2f} s, shorter than one crop '
+            f'({min_frames} frames, {n_samples(min_frames) / SAMPLE_RATE:.2f}'
+            f' s); give a longer file')
+    return wave
 
 
 def resample(wave, rate_from, rate_to=SAMPLE_RATE):
@@ -144,11 +227,17 @@ def spectral_convergence(mag, wave):
     return float(np.linalg.norm(mag - got) / max(np.linalg.norm(mag), 1e-12))
 
 
+#: Griffin-Lim settings of every resynthesis (samples, vox convert,
+#: vox reconstruct): the same magnitude always gives the same audio.
+GL_ITERATIONS = 60
+GL_SEED = 0
+
 #: Silent frames put on each side of a magnitude before Griffin-Lim.
 EDGE_FRAMES = (N_FFT - HOP) // HOP  # 3
 
 
-def griffin_lim(mag, n_iter=60, momentum=0.99, seed=0, callback=None):
+def griffin_lim(mag, n_iter=GL_ITERATIONS, momentum=0.99, seed=GL_SEED,
+                callback=None):
     """Waveform whose 256-bin STFT magnitude approximates ``mag`` (T, 256).
 
     Fast Griffin-Lim (Perraudin et al. 2013: plain GL plus a momentum term,

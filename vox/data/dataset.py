@@ -14,10 +14,9 @@ import hashlib
 import chainer
 import numpy as np
 
-from vox.data import audio
 from vox.base.errors import VoxError
-
-GROUPS = ('speaker', 'birthplace', 'sex')
+from vox.base.labels import GROUPS
+from vox.data import audio
 
 
 @dataclasses.dataclass

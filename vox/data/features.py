@@ -7,11 +7,13 @@ front end or the file rebuilds exactly what changed.  Writes go to a temp
 file renamed into place: an interrupted run never leaves half a file.
 """
 import dataclasses
+import fcntl
 import hashlib
 import json
 import os
 import sys
 import tempfile
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -36,9 +38,8 @@ def _key(path):
 
 def extract(path):
     """(magnitude, voiced, notes); bad audio raises AudioError (the checks
-    live in vox.data.prepare.load_checked, shared with ``vox prepare``)."""
-    from vox.data.prepare import load_checked
-    wave, notes = load_checked(path)
+    of :func:`vox.data.audio.load_checked`, the one audio reader)."""
+    wave, notes = audio.load_checked(path)
     return audio.magnitude(wave), audio.voiced_frames(wave), notes
 
 
@@ -51,8 +52,6 @@ def _atomic_savez(path, **arrays):
     writer holds an flock on its temp file until the rename, so a temp file
     nobody holds locked is left over from a killed writer and is removed by
     vox.data.prepare.clean_stale_temps."""
-    import fcntl
-    import zipfile
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{os.getpid()}.',
                                suffix='.tmp')
     fcntl.flock(fd, fcntl.LOCK_EX)

@@ -6,8 +6,8 @@ parallel, and says what it found:
 * the corpus is read by :mod:`vox.data.corpus.readers` (``kind:path`` or an
   auto-detected path); metadata problems (rows naming missing files, audio
   without metadata, a speaker with two sexes) are reported, not fatal;
-* every audio file goes through :func:`load_checked`, the single validator
-  that feature loading during training uses too (vox/data/features.py);
+* every audio file goes through :func:`vox.data.audio.load_checked`, the
+  single validator that feature loading during training uses too;
 * features land in the same per-file cache training reads
   (``<cache>/features/<key>.npz``), written atomically, so an interrupted
   prepare resumes where it stopped and training rebuilds only what changed;
@@ -20,6 +20,7 @@ parallel, and says what it found:
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import multiprocessing
 import os
@@ -30,102 +31,20 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
-import soundfile
 
-from vox.data import audio
 from vox.base.errors import VoxError
-
-SILENT_PEAK = 10 ** (-80 / 20)     # below -80 dBFS everywhere: all silent
-CLIP_LEVEL = 0.999
-CLIP_FRACTION = 0.001              # >0.1 % of samples at full scale: warn
-
-
-class BadAudio(audio.AudioError):
-    """A file that cannot be used; the message names it and what to do."""
-
-
-def _wav_truncation(path, size):
-    """For RIFF/WAVE: (declared data bytes, bytes present) when short."""
-    try:
-        with open(path, 'rb') as f:
-            head = f.read(12)
-            if len(head) < 12 or head[:4] != b'RIFF' or head[8:12] != b'WAVE':
-                return None
-            while True:
-                chunk = f.read(8)
-                if len(chunk) < 8:
-                    return None
-                cid, n = chunk[:4], int.from_bytes(chunk[4:], 'little')
-                if cid == b'data':
-                    have = size - f.tell()
-                    if n != 0xFFFFFFFF and n > have:
-                        return n, have
-                    return None
-                f.seek(n + (n & 1), 1)
-    except OSError:
-        return None
-
-
-def load_checked(path, sample_rate=audio.SAMPLE_RATE):
-    """Read, validate and convert one file: (float32 mono wave, notes).
-
-    Raises :class:`BadAudio` (an AudioError) for files that cannot be used:
-    missing, unreadable, truncated, empty, all silent, NaN/infinite
-    samples.  ``notes`` lists what was changed or looks suspect: mixed down
-    from N channels, resampled from R Hz, clipping.  8/16/24/32-bit PCM and
-    float files are all read as float32 by soundfile.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise BadAudio(f'{path}: no such file; fix the path in the metadata '
-                       f'or restore the file')
-    size = path.stat().st_size
-    if size == 0:
-        raise BadAudio(f'{path}: zero-length file; re-copy or re-export it, '
-                       f'or remove it from the corpus')
-    cut = _wav_truncation(path, size)
-    if cut is not None:
-        raise BadAudio(f'{path}: truncated (header declares {cut[0]} bytes of '
-                       f'audio, the file holds {cut[1]}); re-copy or '
-                       f're-download it')
-    try:
-        data, rate = soundfile.read(str(path), dtype='float32',
-                                    always_2d=True)
-    except Exception as e:  # soundfile raises several types for bad files
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise BadAudio(f'{path}: unreadable or truncated audio ({msg}); '
-                       f'convert it to WAV or FLAC, or re-copy it') from None
-    notes = []
-    if data.shape[0] == 0:
-        raise BadAudio(f'{path}: holds no samples; re-export it or remove it')
-    if not np.isfinite(data).all():
-        raise BadAudio(f'{path}: has NaN or infinite samples; re-export it '
-                       f'from the source recording')
-    peak = float(np.abs(data).max())
-    if peak < SILENT_PEAK:
-        raise BadAudio(f'{path}: all silent (peak below -80 dBFS); check the '
-                       f'recording or remove it')
-    clipped = float(np.mean(np.abs(data) >= CLIP_LEVEL))
-    if clipped > CLIP_FRACTION:
-        notes.append(f'clipping: {100 * clipped:.2f} % of samples at full '
-                     f'scale (used anyway; re-record or lower the gain if '
-                     f'possible)')
-    if data.shape[1] > 1:
-        notes.append(f'{data.shape[1]} channels mixed down to mono')
-        wave = data.mean(axis=1)
-    else:
-        wave = data[:, 0]
-    if rate != sample_rate:
-        notes.append(f'resampled from {rate} Hz to {sample_rate} Hz')
-    wave = audio.resample(wave, rate, sample_rate)
-    return wave, notes
-
+from vox.base.labels import GROUPS
+from vox.base.progress import progress
+from vox.config import CorpusConfig
+from vox.data import audio, features
+from vox.data.corpus import readers
+from vox.data.corpus.manifest import read_manifest
+from vox.data.sources import resolve_corpus
 
 # --- workers -----------------------------------------------------------------
 
 def _work(task):
     """Worker: validate + extract + write one cache entry; return a summary."""
-    from vox.data import features
     path, file = task
     try:
         mag, voiced, notes = features.extract(path)
@@ -153,7 +72,6 @@ def _cached_summary(path, file):
 def clean_stale_temps(feature_dir):
     """Remove temp files left by killed writers: a live writer holds an
     flock on its temp file (vox.data.features._atomic_savez)."""
-    import fcntl
     for tmp in Path(feature_dir).glob('.*.tmp'):
         try:
             fd = os.open(tmp, os.O_RDONLY)
@@ -188,20 +106,13 @@ def prepare(spec, cache_dir, *, jobs=None, crop_frames=64, verbose=False,
 
     Raises VoxError (one line) when nothing usable was prepared.
     """
-    from vox.data.corpus import readers
-    from vox.data.features import cache_file
-    from vox.base.progress import progress
-
     stream = stream or sys.stderr
     out = out or sys.stdout
     start = time.time()
-    if readers.split_spec(spec)[0] == 'synth':
-        from vox.config import load_config
-        from vox.runs.runner import resolve_corpus
-        from vox.data.corpus.manifest import read_manifest
+    if readers.split_spec(spec)[0] == 'synth':  # the faithful default one
         listing = readers.Listing('synth', Path('synth'))
         listing.utterances = read_manifest(
-            resolve_corpus('synth', load_config('e19098ab')))
+            resolve_corpus('synth', CorpusConfig(), seed=0))
     else:
         listing = readers.read_corpus(spec, **reader_options)
     utts = listing.utterances
@@ -212,7 +123,7 @@ def prepare(spec, cache_dir, *, jobs=None, crop_frames=64, verbose=False,
     results, todo = {}, []
     for u in utts:
         try:
-            file = cache_file(cache_dir, u.path)
+            file = features.cache_file(cache_dir, u.path)
         except OSError as e:
             results[str(u.path)] = {'path': str(u.path), 'status': 'skipped',
                                     'reason': f'{u.path}: cannot stat ({e})'}
@@ -263,7 +174,7 @@ def prepare(spec, cache_dir, *, jobs=None, crop_frames=64, verbose=False,
 
 def _report(listing, results, crop_frames, seconds):
     by_path = {str(u.path): u for u in listing.utterances}
-    counts = {'speaker': Counter(), 'birthplace': Counter(), 'sex': Counter()}
+    counts = {group: Counter() for group in GROUPS}
     skipped, warnings, short = [], [], []
     usable = prepared = 0
     total_frames = 0
@@ -307,7 +218,7 @@ def format_report(r):
              f'{r["usable"]} usable (>= {r["crop_frames"]} frames), '
              f'{len(r["skipped"])} skipped, {r["audio_minutes"]:.1f} min of '
              f'audio, {r["elapsed_seconds"]:.1f} s']
-    for group in ('speaker', 'birthplace', 'sex'):
+    for group in GROUPS:
         c = r['counts'][group]
         shown = ', '.join(f'{k}: {v}' for k, v in list(c.items())[:50])
         more = f' ... ({len(c)} in all)' if len(c) > 50 else ''

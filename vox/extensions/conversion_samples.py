@@ -4,7 +4,7 @@ Every ``report.samples_every`` and at the end of training, a fixed set of
 validation crops (:func:`vox.extensions.samples.sample_crops`: evenly
 spread over the validation set, which is ordered by speaker) is converted
 to fixed targets chosen once from the corpus's real speakers
-(:class:`vox.training.stargan.SpeakerTable`):
+(:class:`vox.inference.conversion.SpeakerTable`):
 
 * ``other sex``: the most typical speaker of the other sex with the
   source's birthplace (any birthplace when there is none);
@@ -30,10 +30,11 @@ from pathlib import Path
 import numpy as np
 from chainer.training import extension
 
+from vox.base.labels import GROUPS
 from vox.data import audio
 from vox.extensions import samples as _samples
 from vox.extensions.samples import sample_crops, write_sample
-from vox.training.stargan import convert_unit
+from vox.inference.conversion import convert_unit
 
 #: How many validation crops are converted at each sample point.
 N_SOURCES = 4
@@ -91,7 +92,7 @@ class ConversionSamples(extension.Extension):
         targets = []
         for crop in crops:
             source = tuple(table.names[g][i] for g, i in
-                           zip(('speaker', 'birthplace', 'sex'), crop.labels))
+                           zip(GROUPS, crop.labels))
             targets.append(fixed_targets(table, source))
         return cls(gen, crops, targets, table, **kw)
 
@@ -119,7 +120,7 @@ class ConversionSamples(extension.Extension):
             outputs[k][f'to-{_tag(row)}_converted'] = audio.from_unit(y[0])
         for k, crop in enumerate(self.crops):
             source = tuple(self.table.names[g][i] for g, i in
-                           zip(('speaker', 'birthplace', 'sex'), crop.labels))
+                           zip(GROUPS, crop.labels))
             name = f'{crop.name}_{_tag(source)}'
             written += write_sample(
                 folder, name, audio.from_unit(crop.x[0]), outputs[k],

@@ -19,6 +19,8 @@ import numpy as np
 from chainer import training
 
 from vox.base.errors import VoxError
+from vox.base.labels import GROUPS
+from vox.base.random_state import serialize_random_state
 
 
 class NonFiniteError(VoxError):
@@ -54,14 +56,7 @@ class RandomStates(training.Extension):
 
     def serialize(self, serializer):
         for name, rng in self.states.items():
-            kind, keys, pos, has_gauss, gauss = rng.get_state()
-            keys = serializer(f'{name}/keys', keys)
-            pos = serializer(f'{name}/pos', int(pos))
-            has_gauss = serializer(f'{name}/has_gauss', int(has_gauss))
-            gauss = serializer(f'{name}/gauss', float(gauss))
-            if isinstance(serializer, chainer.serializer.Deserializer):
-                rng.set_state((kind, np.asarray(keys, dtype=np.uint32),
-                               int(pos), int(has_gauss), float(gauss)))
+            serialize_random_state(serializer[name], rng, gauss_key='gauss')
 
 
 def _save_batch(path, batch):
@@ -69,7 +64,7 @@ def _save_batch(path, batch):
     batch = list(batch or [])
     fields = zip(*batch) if batch and isinstance(batch[0], tuple) \
         else [batch]
-    names = ('x', 'speaker', 'birthplace', 'sex')
+    names = ('x',) + GROUPS
     np.savez(path, **{names[i] if i < len(names) else f'field{i}':
                       np.stack([np.asarray(v) for v in values])
                       for i, values in enumerate(fields)})

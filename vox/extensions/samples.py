@@ -47,8 +47,8 @@ from vox.data import audio
 from vox.data.plotting import save_spectrograms, to_db
 
 #: Griffin-Lim settings of every sample (and of ``vox reconstruct``).
-GL_ITERATIONS = 60
-GL_SEED = 0
+GL_ITERATIONS = audio.GL_ITERATIONS
+GL_SEED = audio.GL_SEED
 #: Colour range of the PNGs: the input's peak down this many dB.
 DB_SPAN = 80.0
 

@@ -19,16 +19,17 @@ every entry must have the four fields ``- Blog:``, ``- Arithmetic:``,
 ``- vox:`` and ``- Why:``.  The check fails otherwise.
 """
 import dataclasses
-import importlib
 import re
 from typing import List, Optional
 
-from vox.config import ConfigError, load_config
-from vox.faithfulness.diagram import (BLOG_N_CLASSES, NoDiagram, describe_experiment,
-                         experiment_dir, fmt_shape, known_experiments,
-                         no_diagram_reason, parse_shape, raw_config,
-                         read_seed)
 from vox.base.errors import VoxError
+from vox.base.labels import BLOG_N_CLASSES
+from vox.config import ConfigError, load_config
+from vox.faithfulness.diagram import (NoDiagram, describe_experiment,
+                                      experiment_dir, fmt_shape,
+                                      known_experiments, no_diagram_reason,
+                                      parse_shape, raw_config, read_seed)
+from vox.training.registry import TRAINERS
 
 ERRATA_FIELDS = ('Blog', 'Arithmetic', 'vox', 'Why')
 NODE_TYPES = ('input', 'output', 'tensor', 'op', 'block')
@@ -484,17 +485,13 @@ def trainer_links(exp_id):
     config_raw = raw_config(exp_id)
     if not config_raw:
         return None, 'no config.yaml'
-    from vox.runs.runner import TRAINERS
-    module_name = TRAINERS.get(config_raw.get('kind'))
-    if module_name is None:
+    module = TRAINERS.get(config_raw.get('kind'))
+    if module is None:
         return None, f"no trainer for kind {config_raw.get('kind')!r}"
     try:
-        module = importlib.import_module(module_name)
         config = load_config(exp_id)
-    except (ImportError, VoxError) as e:
+    except VoxError as e:
         return None, f'trainer not checked ({e})'
-    if not hasattr(module, 'build_models'):
-        return None, f'{module_name} has no build_models'
     for name in ('model', 'generator', 'discriminator'):
         section = getattr(config, name, None)
         if section is not None and hasattr(section, 'width'):

@@ -27,13 +27,11 @@ import yaml
 import vox  # noqa: F401  (compat before chainer)
 import chainer
 
-from vox.config import EXPERIMENTS_DIR, ConfigError, load_raw
 from vox.base.errors import VoxError
-
-#: The blog corpus's label groups (speaker, birthplace, sex).
-BLOG_N_CLASSES = (1421, 53, 2)
-#: Frequency bins of every spectrogram (bins 1..256 of a 1024-point FFT).
-N_BINS = 256
+from vox.base.labels import BLOG_N_CLASSES, GROUPS
+from vox.config import (EXPERIMENTS_DIR, ConfigError, config_path,
+                        known_ids, load_raw, resolve)
+from vox.data.audio import N_BINS  # bins 1..256 of a 1024-point FFT
 #: The blog's names for vox's activations.
 ACTIVATION_NAMES = {'leaky_relu': 'LeakyReLU', 'relu': 'ReLU',
                     'tanh': 'tanh', 'sigmoid': 'sigmoid',
@@ -47,7 +45,6 @@ SCALE_RANGES = {'unit': '[0, 1]', 'raw': '[0, ∞)'}
 LABELS_RANGE = '{0, 1}'
 SPECTROGRAM = 'input-spectrogram'
 LABELS = 'input-labels'
-GROUP_NAMES = ('speaker', 'birthplace', 'sex')
 
 
 class NoDiagram(VoxError):
@@ -55,19 +52,11 @@ class NoDiagram(VoxError):
 
 
 def experiment_dir(exp_id):
-    path = EXPERIMENTS_DIR / exp_id
-    if not path.is_dir():
-        known = ', '.join(known_experiments())
-        raise VoxError(f"unknown experiment ID '{exp_id}'; known IDs: "
-                       f"{known}")
-    return path
+    return config_path(exp_id).parent
 
 
-def known_experiments():
-    """Experiment folders with a config.yaml or a seed.yaml, sorted."""
-    return sorted(p.name for p in EXPERIMENTS_DIR.iterdir()
-                  if p.is_dir() and ((p / 'config.yaml').exists()
-                                     or (p / 'seed.yaml').exists()))
+#: Experiment folders (each has a config.yaml), sorted.
+known_experiments = known_ids
 
 
 def raw_config(exp_id):
@@ -79,8 +68,7 @@ def raw_config(exp_id):
     path = EXPERIMENTS_DIR / exp_id / 'config.yaml'
     if not path.exists():
         return None
-    raw = load_raw(path)
-    return {k: v for k, v in raw.items() if k != 'profiles'}
+    return resolve(load_raw(path), None, path)
 
 
 def load_seed(exp_id):
@@ -249,7 +237,7 @@ def _flatten_result(result, name='output'):
             for field, value in zip(fields, result):
                 out += _flatten_result(value, f'output-{field}')
             return out
-        names = (GROUP_NAMES if len(result) == len(GROUP_NAMES)
+        names = (GROUPS if len(result) == len(GROUPS)
                  else [str(i) for i in range(len(result))])
         prefix = name if name != 'output' else 'output'
         out = []
@@ -489,8 +477,8 @@ def to_mermaid(graph, title=True):
     return '\n'.join(lines) + '\n'
 
 
-def render(exp_id, fmt='mermaid', graph=None):
-    """What ``vox diagram`` prints."""
+def select_graphs(exp_id, graph=None):
+    """``describe_experiment(exp_id)``, only ``graph`` when one is named."""
     d = describe_experiment(exp_id)
     if graph is not None:
         names = [g['name'] for g in d['graphs']]
@@ -498,6 +486,12 @@ def render(exp_id, fmt='mermaid', graph=None):
             raise VoxError(f"{exp_id} has no graph '{graph}'; its graphs: "
                            f"{', '.join(names)}")
         d['graphs'] = [g for g in d['graphs'] if g['name'] == graph]
+    return d
+
+
+def render(exp_id, fmt='mermaid', graph=None):
+    """What ``vox diagram`` prints as text (mermaid or JSON)."""
+    d = select_graphs(exp_id, graph)
     if fmt == 'json':
         return json.dumps(d, indent=1, ensure_ascii=False) + '\n'
     return '\n'.join(to_mermaid(g) for g in d['graphs'])

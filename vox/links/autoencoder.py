@@ -13,7 +13,7 @@ the spectrogram's single channel: ``width=1.0`` is the blog's model
 """
 import chainer
 
-from vox.links.blocks import ConvBlock
+from vox.links.blocks import ConvBlock, scale_channels
 
 #: The spectrogram's channel count (never scaled by ``width``).
 IO_CHANNELS = 1
@@ -50,11 +50,6 @@ DECODER_SPEC = (
     ('dec2', 32, 4, 2, 1, True, 'leaky_relu', True),
     ('dec1', IO_CHANNELS, 7, 1, 3, False, 'softplus', False),
 )
-
-
-def scale_channels(channels, width):
-    """A hidden channel count scaled by ``width`` (rounded, at least 1)."""
-    return max(1, int(round(channels * width)))
 
 
 class _Stack(chainer.Chain):

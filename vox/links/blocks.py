@@ -13,6 +13,17 @@ import chainer.links as L
 # 2019 Chainer user writing F.leaky_relu got (see experiments/*/ERRATA.md).
 LEAKY_RELU_SLOPE = 0.2
 
+#: The classification heads' link names, one per label group (speaker,
+#: birthplace, sex), as the diagrams name them.
+HEADS = ('clz_speaker', 'clz_birth', 'clz_sex')
+
+
+def scale_channels(channels, width):
+    """A hidden channel count scaled by ``width`` (rounded, at least 1):
+    ``width=1.0`` is the blog's model, smaller widths the smoke profiles'."""
+    return max(1, int(round(channels * width)))
+
+
 ACTIVATIONS = {
     'leaky_relu': lambda h: F.leaky_relu(h, slope=LEAKY_RELU_SLOPE),
     'relu': F.relu,
@@ -121,3 +132,39 @@ class ResBlock(chainer.Chain):
         d = self.c1.describe()
         d['kind'] = 'ResBlock'
         return d
+
+
+def record(trace, name, h):
+    """Appends ``(name, h)`` to ``trace`` (a list, or None: not tracing);
+    returns ``h``.  The models' ``trace()`` (what ``vox diagram`` draws)
+    and ``forward`` share one ``_run`` through this."""
+    if trace is not None:
+        trace.append((name, h))
+    return h
+
+
+def add_conv_stack(chain, channels, **block):
+    """``conv1`` .. ``convN`` on ``chain`` (inside its ``init_scope``):
+    ConvBlocks with kernel 4, stride 2, padding 1 from one input channel to
+    each of ``channels`` in turn; returns the last channel count."""
+    previous = 1
+    for i, ch in enumerate(channels, start=1):
+        setattr(chain, f'conv{i}', ConvBlock(previous, ch, 4, 2, 1, **block))
+        previous = ch
+    return previous
+
+
+def group_sizes(n_classes):
+    """``n_classes`` as a tuple of ints, each a label group's class count."""
+    n_classes = tuple(int(n) for n in n_classes)
+    if not n_classes or min(n_classes) < 1:
+        raise ValueError(f'n_classes must be positive group sizes, '
+                         f'got {n_classes}')
+    return n_classes
+
+
+def check_spectrogram(x):
+    """A batch of one-channel spectrograms, (B, 1, T, F), or ValueError."""
+    if x.ndim != 4 or x.shape[1] != 1:
+        raise ValueError(f'expected a spectrogram (B, 1, T, F), '
+                         f'got shape {x.shape}')

@@ -8,14 +8,10 @@ import chainer
 import chainer.functions as F
 import chainer.links as L
 
-from vox.links.blocks import ConvBlock
+from vox.base.labels import BLOG_N_CLASSES
+from vox.links.blocks import HEADS, add_conv_stack, scale_channels
 
 CHANNELS = (64, 128, 256, 512, 1024, 2048)
-HEADS = ('clz_speaker', 'clz_birth', 'clz_sex')
-
-
-def scaled(channels, width):
-    return [max(1, int(round(c * width))) for c in channels]
 
 
 class Classifier(chainer.Chain):
@@ -25,20 +21,16 @@ class Classifier(chainer.Chain):
     as Chainer code of the time did; see experiments/e19098ab/ERRATA.md.
     """
 
-    def __init__(self, n_classes=(1421, 53, 2), width=1.0):
+    def __init__(self, n_classes=BLOG_N_CLASSES, width=1.0):
         super().__init__()
         if len(n_classes) != len(HEADS):
             raise ValueError(f'expected {len(HEADS)} label groups, '
                              f'got {n_classes}')
         self.n_classes = tuple(n_classes)
-        channels = scaled(CHANNELS, width)
+        channels = [scale_channels(c, width) for c in CHANNELS]
         with self.init_scope():
-            previous = 1
-            for i, ch in enumerate(channels, start=1):
-                setattr(self, f'conv{i}', ConvBlock(
-                    previous, ch, 4, 2, 1, order='conv-bn-act',
-                    activation='leaky_relu'))
-                previous = ch
+            previous = add_conv_stack(self, channels, order='conv-bn-act',
+                                      activation='leaky_relu')
             for name, n in zip(HEADS, n_classes):
                 setattr(self, name, L.Convolution2D(previous, n, 4, 1, 0))
 

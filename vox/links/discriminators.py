@@ -37,8 +37,9 @@ import chainer
 import chainer.functions as F
 import numpy
 
-from vox.links.blocks import ConvBlock
-from vox.links.generators import scale_channels
+from vox.links.blocks import (HEADS, ConvBlock, add_conv_stack,
+                              check_spectrogram, group_sizes, record,
+                              scale_channels)
 
 DiscriminatorOutput = collections.namedtuple(
     'DiscriminatorOutput', ['feature', 'adversarial', 'classes'])
@@ -51,7 +52,6 @@ classes: a tuple of logits, one ``(B, n_k)`` array per label group.
 """
 
 #: Head names of the three label groups (speaker, birthplace, sex).
-HEADS = ('clz_speaker', 'clz_birth', 'clz_sex')
 
 
 def _head(in_channels, out_channels, ksize, stride, pad):
@@ -71,17 +71,8 @@ class _StarGANDiscriminator(chainer.Chain):
 
     def __init__(self, n_classes, width):
         super().__init__()
-        n_classes = tuple(int(n) for n in n_classes)
-        if not n_classes or min(n_classes) < 1:
-            raise ValueError(f'n_classes must be positive group sizes, '
-                             f'got {n_classes}')
-        self.n_classes = n_classes
+        self.n_classes = group_sizes(n_classes)
         self.width = width
-
-    def _check_input(self, x):
-        if x.ndim != 4 or x.shape[1] != 1:
-            raise ValueError(f'expected a spectrogram (B, 1, T, F), '
-                             f'got shape {x.shape}')
 
     def _check_feature(self, feature, x):
         kh, kw = self.head_ksize
@@ -109,14 +100,8 @@ class _StarGANDiscriminator(chainer.Chain):
     def forward(self, x):
         return self._run(x, None)
 
-    def _run(self, x, record):
+    def _run(self, x, trace):
         raise NotImplementedError
-
-
-def _rec(record, name, h):
-    if record is not None:
-        record.append((name, h))
-    return h
 
 
 def _to_logits(h):
@@ -147,12 +132,8 @@ class ConvBNDiscriminator(_StarGANDiscriminator):
         self.heads = heads
         channels = [scale_channels(c, width) for c in self.CHANNELS]
         with self.init_scope():
-            previous = 1
-            for i, ch in enumerate(channels, start=1):
-                setattr(self, f'conv{i}', ConvBlock(
-                    previous, ch, 4, 2, 1, activation='leaky_relu',
-                    order='conv-bn-act'))
-                previous = ch
+            previous = add_conv_stack(self, channels, activation='leaky_relu',
+                                      order='conv-bn-act')
             for name, n in zip(heads, self.n_classes):
                 # Drawn "stride: 0"; k8 on the 8 x 8 map gives 1 x 1 with
                 # stride 1 (see ERRATA.md).
@@ -162,17 +143,17 @@ class ConvBNDiscriminator(_StarGANDiscriminator):
         self.nodes = tuple(f'conv{i}' for i in range(1, 6)) + heads + (
             'discriminate',)
 
-    def _run(self, x, record):
-        self._check_input(x)
+    def _run(self, x, trace):
+        check_spectrogram(x)
         h = x
         for i in range(1, 6):
-            h = _rec(record, f'conv{i}', getattr(self, f'conv{i}')(h))
+            h = record(trace, f'conv{i}', getattr(self, f'conv{i}')(h))
         feature = h
         self._check_feature(feature, x)
         classes = tuple(
-            _to_logits(_rec(record, name, getattr(self, name)(feature)))
+            _to_logits(record(trace, name, getattr(self, name)(feature)))
             for name in self.heads)
-        adversarial = _rec(record, 'discriminate', self.discriminate(feature))
+        adversarial = record(trace, 'discriminate', self.discriminate(feature))
         return DiscriminatorOutput(feature, adversarial, classes)
 
 
@@ -216,17 +197,17 @@ class ConvDiscriminator(_StarGANDiscriminator):
             'clazz', 'discriminate')
         self._split = tuple(int(i) for i in numpy.cumsum(self.n_classes)[:-1])
 
-    def _run(self, x, record):
-        self._check_input(x)
+    def _run(self, x, trace):
+        check_spectrogram(x)
         h = x
         for name, *_ in self.LAYERS:
-            h = _rec(record, name, getattr(self, name)(h))
+            h = record(trace, name, getattr(self, name)(h))
         feature = h
         self._check_feature(feature, x)
-        logits = _to_logits(_rec(record, 'clazz', self.clazz(feature)))
+        logits = _to_logits(record(trace, 'clazz', self.clazz(feature)))
         if self._split:
             classes = tuple(F.split_axis(logits, self._split, axis=1))
         else:
             classes = (logits,)
-        adversarial = _rec(record, 'discriminate', self.discriminate(feature))
+        adversarial = record(trace, 'discriminate', self.discriminate(feature))
         return DiscriminatorOutput(feature, adversarial, classes)

@@ -36,15 +36,8 @@ count 1479, the 1607 channels after the concat, ...) see
 import chainer
 import chainer.functions as F
 
-from vox.links.blocks import ConvBlock, ResBlock
-
-#: The blog corpus's label groups: speaker, birthplace, sex.
-BLOG_N_CLASSES = (1421, 53, 2)
-
-
-def scale_channels(channels, width):
-    """A hidden channel count scaled by ``width`` (rounded, at least 1)."""
-    return max(1, int(round(channels * width)))
+from vox.links.blocks import (ConvBlock, ResBlock, check_spectrogram,
+                              group_sizes, record, scale_channels)
 
 
 def repeat_labels(c, spatial):
@@ -62,18 +55,12 @@ class _StarGANGenerator(chainer.Chain):
 
     def __init__(self, n_classes, width):
         super().__init__()
-        n_classes = tuple(int(n) for n in n_classes)
-        if not n_classes or min(n_classes) < 1:
-            raise ValueError(f'n_classes must be positive group sizes, '
-                             f'got {n_classes}')
-        self.n_classes = n_classes
+        self.n_classes = group_sizes(n_classes)
         self.n_labels = sum(n_classes)
         self.width = width
 
     def _check(self, x, c):
-        if x.ndim != 4 or x.shape[1] != 1:
-            raise ValueError(f'expected a spectrogram (B, 1, T, F), '
-                             f'got shape {x.shape}')
+        check_spectrogram(x)
         m = self.frame_multiple
         if x.shape[2] % m or x.shape[3] % m:
             raise ValueError(
@@ -105,14 +92,8 @@ class _StarGANGenerator(chainer.Chain):
     def forward(self, x, c):
         return self._run(x, c, None)
 
-    def _run(self, x, c, record):
+    def _run(self, x, c, trace):
         raise NotImplementedError
-
-
-def _rec(record, name, h):
-    if record is not None:
-        record.append((name, h))
-    return h
 
 
 class SkipGenerator(_StarGANGenerator):
@@ -151,22 +132,22 @@ class SkipGenerator(_StarGANGenerator):
             self.dconv4 = ConvBlock(ch[32], 1, 4, 2, 1, deconv=True,
                                     bn=False, activation='sigmoid')
 
-    def _run(self, x, c, record):
+    def _run(self, x, c, trace):
         self._check(x, c)
         h = x
         for name in ('conv1', 'conv2', 'conv3', 'conv4'):
-            h = _rec(record, name, getattr(self, name)(h))
+            h = record(trace, name, getattr(self, name)(h))
         enc = h  # conv4-out
-        labels = _rec(record, 'repeat', repeat_labels(c, enc.shape[2:]))
+        labels = record(trace, 'repeat', repeat_labels(c, enc.shape[2:]))
         # Edge order as drawn: conv4-out, then repeat.
-        h = _rec(record, 'concat1', F.concat((enc, labels), axis=1))
-        h = _rec(record, 'merge', self.merge(h))
+        h = record(trace, 'concat1', F.concat((enc, labels), axis=1))
+        h = record(trace, 'merge', self.merge(h))
         for name in ('res1', 'res2', 'res3', 'res4'):
-            h = _rec(record, name, getattr(self, name)(h))
+            h = record(trace, name, getattr(self, name)(h))
         # Edge order as drawn: res4, then conv4-out (the skip).
-        h = _rec(record, 'concat2', F.concat((h, enc), axis=1))
+        h = record(trace, 'concat2', F.concat((h, enc), axis=1))
         for name in ('dconv1', 'dconv2', 'dconv3', 'dconv4'):
-            h = _rec(record, name, getattr(self, name)(h))
+            h = record(trace, name, getattr(self, name)(h))
         return h
 
 
@@ -209,18 +190,18 @@ class ResNetGenerator(_StarGANGenerator):
             self.upsamp4 = ConvBlock(ch[32], 1, 7, 1, 3, deconv=True,
                                      bn=False, activation='sigmoid')
 
-    def _run(self, x, c, record):
+    def _run(self, x, c, trace):
         self._check(x, c)
         h = x
         for i in range(1, 5):
-            h = _rec(record, f'downsamp{i}', getattr(self, f'downsamp{i}')(h))
-        labels = _rec(record, 'repeat', repeat_labels(c, h.shape[2:]))
+            h = record(trace, f'downsamp{i}', getattr(self, f'downsamp{i}')(h))
+        labels = record(trace, 'repeat', repeat_labels(c, h.shape[2:]))
         # Edge order as drawn: downsamp4, then repeat.
-        h = _rec(record, 'concat', F.concat((h, labels), axis=1))
-        h = _rec(record, 'merge', self.merge(h))
+        h = record(trace, 'concat', F.concat((h, labels), axis=1))
+        h = record(trace, 'merge', self.merge(h))
         for i in range(1, 7):
             name = f'bottleneck{i}'
-            h = _rec(record, name, getattr(self, name)(h))
+            h = record(trace, name, getattr(self, name)(h))
         for i in range(1, 5):
-            h = _rec(record, f'upsamp{i}', getattr(self, f'upsamp{i}')(h))
+            h = record(trace, f'upsamp{i}', getattr(self, f'upsamp{i}')(h))
         return h

@@ -2,10 +2,12 @@
 
 Writes into one folder:
 
-- ``curves_<group>.png``: one PNG per metric group (``main/loss*``,
-  ``validation/main/acc*``, ``dis/loss*`` ...), one panel per metric, the
-  runs' LogReport curves overlaid on the same axes, legend = run names,
-  epoch (or iteration) on x;
+- ``curves_<group>.png``: one PNG per PlotReport figure of the runs'
+  trainers (``critic``, ``accuracy_speaker`` ...; keys no PlotReport draws
+  are grouped by owner and name, ``main_loss``), one panel per key, the
+  runs' LogReport curves overlaid, one colour per run, validation dashed
+  in the run's colour, log scale where a term spans decades (the rules of
+  ``vox.training.curves``), epoch (or iteration) on x;
 - ``plots_<name>.png``: every PlotReport PNG the runs share, side by side,
   with the difference image against the first run;
 - ``compare.md``: each metric's final and best value per run, every
@@ -15,6 +17,7 @@ Writes into one folder:
 """
 import dataclasses
 import datetime
+import importlib
 import json
 import re
 from pathlib import Path
@@ -27,6 +30,7 @@ import numpy as np  # noqa: E402
 import yaml  # noqa: E402
 
 from vox.base.errors import VoxError  # noqa: E402
+from vox.training import curves  # noqa: E402
 
 NOT_METRICS = {'epoch', 'iteration', 'elapsed_time'}
 #: Reference figures (config ``reference:``) that are a logged metric.
@@ -165,25 +169,71 @@ def x_axis(runs, wanted=None):
     return 'iteration'
 
 
-def plot_curves(runs, keys, x_key, out):
-    """One PNG per metric group; returns the paths written."""
-    groups = {}
+def trainer_plots(kind):
+    """``{PNG name: keys}`` of the trainer of ``kind``, or {} (unknown)."""
+    try:  # vox.training.<kind> is the trainer of every kind vox runs
+        module = importlib.import_module(f'vox.training.{kind}')
+    except ImportError:
+        return {}
+    return getattr(module, 'PLOTS', {})
+
+
+def curve_groups(runs, keys):
+    """``{group: [base key, ...]}``: the runs' PlotReport figures.
+
+    A key (with its ``validation/`` twin) goes to the first PlotReport
+    figure of the runs' trainers that draws it, so a comparison shows what
+    each run's own PNGs show; keys no PlotReport draws are grouped by
+    ``group_of``.
+    """
+    bases = []
     for key in sorted(keys):
-        groups.setdefault(group_of(key), []).append(key)
+        if curves.base_key(key) not in bases:
+            bases.append(curves.base_key(key))
+    owner = {}
+    for run in runs:
+        for png, members in trainer_plots(run.config.get('kind')).items():
+            for key in members:
+                owner.setdefault(curves.base_key(key), Path(png).stem)
+    groups = {}
+    for base in bases:
+        groups.setdefault(owner.get(base) or group_of(base), []).append(base)
+    return groups
+
+
+def plot_curves(runs, keys, x_key, out):
+    """One PNG per curve group; returns the paths written."""
+    keys = set(keys)
+    colour = {r.label: curves.PALETTE[i % len(curves.PALETTE)]
+              for i, r in enumerate(runs)}
     written = []
-    for group, members in sorted(groups.items()):
+    for group, members in sorted(curve_groups(runs, keys).items()):
         n = len(members)
         cols = min(3, n)
         rows = (n + cols - 1) // cols
         fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.6 * rows),
                                  squeeze=False, constrained_layout=True)
-        for ax, key in zip(axes.flat, members):
-            for run in runs:
-                xs, ys = run.series(key, x_key)
-                if len(xs):
-                    ax.plot(xs, ys, marker='.' if len(xs) < 30 else None,
-                            label=run.label)
-            ax.set_title(key, fontsize=10)
+        for ax, base in zip(axes.flat, members):
+            ys_all = []
+            for key in (base, curves.VALIDATION + base):
+                if key not in keys:
+                    continue
+                for run in runs:
+                    xs, ys = run.series(key, x_key)
+                    if len(xs):
+                        ax.plot(xs, ys, color=colour[run.label],
+                                linestyle='--' if curves.is_validation(key)
+                                else '-',
+                                marker='.' if len(xs) < 30 else None,
+                                label=(f'{run.label} (validation)'
+                                       if curves.is_validation(key)
+                                       else run.label))
+                        ys_all.extend(ys)
+            if curves.spans_decades(ys_all):
+                ax.set_yscale('log')
+            ax.set_title(base + (' (dashed: validation)'
+                                 if curves.VALIDATION + base in keys
+                                 else ''), fontsize=10)
             ax.set_xlabel(x_key)
             ax.grid(alpha=0.3)
             ax.legend(fontsize=8)

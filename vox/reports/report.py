@@ -1,7 +1,8 @@
 """A run's report: ``RUN/report.html``, one self-contained page.
 
 Shaped like the blog post it reruns: title, ID and date, the model diagram
-(mermaid source, as the blog embeds it), the training parameters, the
+(drawn from the traced model as SVG, with the mermaid source the blog
+embeds collapsed below), the training parameters, the
 training time, the summary table beside the blog's figures, the PlotReport
 PNGs, the spectrogram samples with audio players, and the experiment's
 ERRATA.  Every image and sound is embedded as a base64 ``data:`` URI and
@@ -21,8 +22,14 @@ from pathlib import Path
 
 import yaml
 
+from vox.base.labels import BLOG_N_CLASSES
 from vox.config import EXPERIMENTS_DIR
-from vox.reports.summary import format_value  # the same numbers as summary.md
+from vox.faithfulness.diagram import (NoDiagram, describe_run_models,
+                                      to_mermaid)
+from vox.faithfulness.drawing import draw
+# the same numbers and rows as summary.md
+from vox.reports.summary import (CONFIG_FIGURES, config_value, format_value,
+                                 metric_rows)
 
 #: Embedded samples stop here (the page stays openable); the rest are
 #: listed by name.
@@ -42,7 +49,23 @@ img { max-width: 100%; border: 1px solid #ddd; margin: 0.3em 0; }
 figure { margin: 0.8em 0; } figcaption { font-size: 0.9em; color: #555; }
 .meta { color: #555; } .errata h3 { font-size: 1.05em; margin-bottom: 0.2em; }
 .errata ul { margin-top: 0.2em; }
+.glance { margin-bottom: 0.2em; } .toc { font-size: 0.95em; }
+.diagrams { display: flex; gap: 0 1em; align-items: flex-start;
+            justify-content: center; width: 96vw;
+            margin-left: calc(50% - 48vw); }
+.side { display: flex; flex-wrap: wrap; gap: 0 2em;
+        align-items: flex-start; }
+.curves { display: grid; grid-template-columns: 1fr 1fr; gap: 0 1em; }
+figure.diagram { flex: 0 1 auto; min-width: 0; margin: 0.5em 0; }
+img.diagram { max-width: 100%; height: auto; border: none; }
+details.mermaid-source summary { color: #555; font-size: 0.9em; }
 """
+
+
+#: In-page anchors listed under the title, in page order.
+SECTIONS = (('model', 'Model'), ('parameters', 'Training parameters'),
+            ('results', 'Results'), ('curves', 'Learning curves'),
+            ('samples', 'Samples'), ('errata', 'Errata'))
 
 
 def esc(text):
@@ -129,27 +152,43 @@ def markdown_to_html(text):
 
 def _diagram_section(exp_id, config):
     try:
-        from vox.faithfulness.diagram import NoDiagram, describe_run_models, to_mermaid
         n_classes = (config.get('corpus') or {}).get('n_classes')
         if not n_classes:
-            from vox.faithfulness.diagram import BLOG_N_CLASSES
             n_classes = BLOG_N_CLASSES
         d = describe_run_models(exp_id, config, tuple(n_classes))
+        errata = EXPERIMENTS_DIR / exp_id / 'ERRATA.md'
+        errata_text = errata.read_text() if errata.exists() else None
+        pictures = [draw([g], errata_text) for g in d['graphs']]
     except NoDiagram as e:
         return f'<p>{esc(e)}.</p>'
     except Exception as e:  # the report must not fail the run
         return (f'<p>The model diagram could not be drawn: {esc(e)}</p>'
                 f'<pre>{esc(traceback.format_exc(limit=3))}</pre>')
-    parts = [f'<p>The models as built for this run (traced shapes, '
-             f'<code>C x T x F</code>; labels {esc(d["n_classes"])}). '
-             f'Mermaid source as in the blog post; paste it into any '
-             f'mermaid renderer to draw it (<code>vox diagram {esc(exp_id)}'
-             f'</code> draws the blog-size model).</p>']
+    parts = [f'<p>The models as built for this run, drawn from the traced '
+             f'model (shapes <code>C x T x F</code>; labels '
+             f'{esc(d["n_classes"])}); red boxes and arrows are named by an '
+             f'entry of the Errata below. <code>vox diagram {esc(exp_id)} '
+             f'--format svg</code> draws the blog-size model.</p>',
+             '<div class="diagrams">']
+    for g, svg in zip(d['graphs'], pictures):
+        name = g.get('title') or g['name']
+        uri = 'data:image/svg+xml;base64,' + base64.b64encode(
+            svg.encode('utf-8')).decode('ascii')
+        # every diagram at its own size, side by side across the window;
+        # where they do not fit, flex shrinks each in proportion to its
+        # width, so all keep one scale
+        m = re.search(r'<svg[^>]*\swidth="([0-9.]+)pt"', svg)
+        width = f' width="{round(float(m.group(1)) * 4 / 3)}"' if m else ''
+        parts.append(f'<figure class="diagram"><img class="diagram" '
+                     f'data-graph="{esc(g["name"])}"{width} src="{uri}" '
+                     f'alt="{esc(name)} diagram (traced shapes)"></figure>')
+    parts.append('</div>')
     for g in d['graphs']:
-        parts.append(f'<h3>{esc(g.get("title") or g["name"])} '
-                     f'(<code>{esc(g["link"])}</code>, width '
-                     f'{g["width"]:g})</h3>')
-        parts.append(f'<pre class="mermaid">{esc(to_mermaid(g))}</pre>')
+        parts.append(f'<details class="mermaid-source"><summary>Mermaid '
+                     f'source of the {esc(g.get("title") or g["name"])}, '
+                     f'as the blog embeds it</summary>'
+                     f'<pre class="mermaid">{esc(to_mermaid(g))}</pre>'
+                     f'</details>')
     return '\n'.join(parts)
 
 
@@ -208,6 +247,26 @@ def _samples_section(run_dir):
     return '\n'.join(out)
 
 
+def _metrics_tables(rows):
+    """One table per owner (``dis``, ``gen``, ``main``), side by side."""
+    owners = {}
+    for row in rows:
+        owners.setdefault(row[0].split('/')[0], []).append(row)
+    return '<div class="side">' + '\n'.join(
+        _table(('metric', 'training', 'validation'), members)
+        for members in owners.values()) + '</div>'
+
+
+def this_run_figure(row, config):
+    """A reference row's figure for this run; a setting the summary missed
+    (one written before the setting had a reader) from the resolved
+    config."""
+    value = row.get('this_run')
+    if value is None and row.get('figure') in CONFIG_FIGURES:
+        value = config_value(config, CONFIG_FIGURES[row['figure']])
+    return value
+
+
 def _run_date(run_dir):
     m = re.match(r'(\d{8})-(\d{6})', run_dir.name)
     if m:
@@ -245,7 +304,8 @@ def build_report(run_dir):
     params = [
         ('optimizer', train.get('optimizer')),
         ('learning rate', train.get('lr')),
-        ('lr decay', f"x {decay['factor']} every {decay['every_epochs']} "
+        ('lr decay', f"x {format_value(decay['factor'])} every "
+         f"{decay['every_epochs']} "
          f"epochs" if decay else 'none'),
         ('minibatch size', train.get('batch_size')),
         ('epochs', train.get('epochs')),
@@ -270,9 +330,9 @@ def build_report(run_dir):
     if blog_hours is not None:
         time_text += f'; the blog: {blog_hours} hours'
 
-    ref_rows = [(r.get('figure'), r.get('blog'), r.get('this_run'),
+    ref_rows = [(r.get('figure'), r.get('blog'), this_run_figure(r, config),
                  r.get('note')) for r in summary.get('reference', [])]
-    metric_rows = sorted((summary.get('final_metrics') or {}).items())
+    metrics = metric_rows(summary.get('final_metrics') or {})
     plots = sorted(run_dir.glob('*.png'))
     errata = EXPERIMENTS_DIR / exp_id / 'ERRATA.md'
 
@@ -282,20 +342,26 @@ def build_report(run_dir):
         f'{esc(seed.get("date") or "unknown")}; rerun '
         f'{esc(_run_date(run_dir))} in <code>{esc(run_dir)}</code> '
         f'(status in the blog: {esc(config.get("status", "n/a"))}).</p>',
-        '<h2>Model</h2>', _diagram_section(exp_id, config),
-        '<h2>Training parameters</h2>', _table(('parameter', 'value'),
-                                                params),
-        '<h2>Results</h2>', f'<p>Training time: {esc(time_text)}</p>',
+        f'<p class="glance"><strong>{esc(config.get("profile", "faithful"))}'
+        f'</strong> profile on {esc(env.get("device", "an unknown device"))}: '
+        f'{esc(time_text)}.</p>',
+        '<nav class="toc">' + ' · '.join(
+            f'<a href="#{a}">{t}</a>' for a, t in SECTIONS) + '</nav>',
+        '<h2 id="model">Model</h2>', _diagram_section(exp_id, config),
+        '<h2 id="parameters">Training parameters</h2>',
+        _table(('parameter', 'value'), params),
+        '<h2 id="results">Results</h2>',
+        f'<p>Training time: {esc(time_text)}</p>',
         '<h3>This run beside the blog</h3>',
         _table(('figure', 'blog (2019)', 'this run', 'note'), ref_rows)
         if ref_rows else '<p>No reference figures.</p>',
         '<h3>Final metrics</h3>',
-        _table(('metric', 'value'), metric_rows)
-        if metric_rows else '<p>No metrics logged.</p>',
-        '<h3>Learning curves</h3>',
-        _images(plots, run_dir) if plots else '<p>No plots.</p>',
-        '<h2>Samples</h2>', _samples_section(run_dir),
-        '<h2>Errata</h2>',
+        _metrics_tables(metrics) if metrics else '<p>No metrics logged.</p>',
+        '<h3 id="curves">Learning curves</h3>',
+        '<div class="curves">' + _images(plots, run_dir) + '</div>'
+        if plots else '<p>No plots.</p>',
+        '<h2 id="samples">Samples</h2>', _samples_section(run_dir),
+        '<h2 id="errata">Errata</h2>',
         '<div class="errata">' + markdown_to_html(errata.read_text())
         + '</div>' if errata.exists() else
         f'<p>No ERRATA.md for {esc(exp_id)}.</p>',

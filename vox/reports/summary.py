@@ -6,6 +6,29 @@ on a CPU is not comparable in absolute terms.  The table says so per row.
 """
 import json
 
+from vox.training.curves import VALIDATION, base_key
+
+#: Reference figures that are a setting: where the resolved config has it.
+CONFIG_FIGURES = {'epochs': 'train.epochs', 'batch_size': 'train.batch_size',
+                  'learning_rate': 'train.lr',
+                  'crop_frames': 'data.crop_frames'}
+
+
+def config_value(config, dotted):
+    """``train.lr`` of a typed config or of a plain mapping (config.yaml)."""
+    value = config
+    for part in dotted.split('.'):
+        value = (value.get(part) if isinstance(value, dict)
+                 else getattr(value, part, None))
+        if value is None:
+            return None
+    return value
+
+
+def _setting(name):
+    return lambda ctx: config_value(ctx['config'], CONFIG_FIGURES[name])
+
+
 # reference key -> (how to read this run's figure, note)
 READERS = {
     'training_hours': (lambda ctx: ctx['elapsed'] / 3600.0,
@@ -14,8 +37,14 @@ READERS = {
         lambda ctx: ctx['elapsed'] / 3600.0 / max(ctx['epoch'], 1e-9) * 1000,
         'this run per epoch x 1000; an epoch is one crop per utterance'),
     'epochs': (lambda ctx: ctx['epoch'], 'epochs this run trained'),
-    'batch_size': (lambda ctx: ctx['config'].train.batch_size, ''),
-    'learning_rate': (lambda ctx: ctx['config'].train.lr, ''),
+    'batch_size': (_setting('batch_size'), ''),
+    'learning_rate': (_setting('learning_rate'), ''),
+    'crop_frames': (_setting('crop_frames'), 'frames per training crop'),
+    'output': (lambda ctx: 'listen to the samples',
+               'the blog\'s impression of its converted voices'),
+    'discriminator': (
+        lambda ctx: ctx['last'].get('validation/dis/acc_speaker'),
+        'validation speaker accuracy of D at the last log entry'),
     'final_mse': (lambda ctx: ctx['last'].get('main/mse'),
                   'training MSE at the last log entry'),
     'final_validation_mse': (
@@ -44,6 +73,19 @@ def summarize(config, log, elapsed, peak_gpu_mib=None):
             'final_metrics': metrics}
 
 
+def metric_rows(final_metrics):
+    """``[(key, training value, validation value)]``, one row per key.
+
+    ``main/loss`` and ``validation/main/loss`` share a row; a value the
+    run did not log is None.
+    """
+    rows = {}
+    for key, value in final_metrics.items():
+        row = rows.setdefault(base_key(key), [None, None])
+        row[1 if key.startswith(VALIDATION) else 0] = value
+    return [(key, *rows[key]) for key in sorted(rows)]
+
+
 def format_value(v):
     if v is None:
         return 'n/a'
@@ -61,9 +103,11 @@ def markdown(summary):
     for r in summary['reference']:
         lines.append(f"| {r['figure']} | {format_value(r['blog'])} | "
                      f"{format_value(r['this_run'])} | {r['note']} |")
-    lines += ['', '| final metric | value |', '|---|---|']
-    for k, v in sorted(summary['final_metrics'].items()):
-        lines.append(f'| {k} | {format_value(v)} |')
+    lines += ['', '| final metric | training | validation |',
+              '|---|---|---|']
+    for key, train, val in metric_rows(summary['final_metrics']):
+        lines.append(f'| {key} | {format_value(train)} | '
+                     f'{format_value(val)} |')
     return '\n'.join(lines) + '\n'
 
 
@@ -73,7 +117,7 @@ def write_summary(run_dir, config, trainer, elapsed):
     elapsed = log[-1].get('elapsed_time', elapsed) if log else elapsed
     peak = None
     if trainer.updater.device.xp.__name__ == 'cupy':
-        import cupy
+        import cupy  # optional: only when training on a GPU
         peak = cupy.get_default_memory_pool().total_bytes() / 2 ** 20
     summary = summarize(config, log, elapsed, peak)
     with open(run_dir / 'summary.json', 'w') as f:

@@ -11,7 +11,7 @@ import chainer.functions as F
 from vox.extensions.samples import (SampleWriter, autoencoder_transform,
                                     sample_crops)
 from vox.links.autoencoder import AutoEncoder
-from vox.training.common import (add_reports, every_or_end,
+from vox.training.common import (add_reports, every_or_end, pick_model,
                                  single_model_trainer)
 
 #: Validation crops written as samples (spectrograms + audio) each time.
@@ -39,12 +39,16 @@ class AutoEncoderLoss(chainer.Chain):
 
 PLOTS = {'mse.png': ['main/mse', 'validation/main/mse']}
 
+#: ``model.name`` -> the class it builds.
+MODELS = {'autoencoder': AutoEncoder}
+
 SNAPSHOT_PATHS = {'autoencoder': 'updater/model:main/autoencoder/'}
 
 
 def build_models(config, n_classes=None):
     """``{'autoencoder': AutoEncoder}``; the labels play no part."""
-    return {'autoencoder': AutoEncoder(width=config.model.width)}
+    cls = pick_model(MODELS, config.model, 'model')
+    return {'autoencoder': cls(width=config.model.width)}
 
 
 def build_trainer(config, data, run_dir, device):

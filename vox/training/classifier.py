@@ -2,9 +2,10 @@
 import chainer
 import chainer.functions as F
 
-from vox.data.dataset import GROUPS
+from vox.base.labels import GROUPS
 from vox.links.classifier import Classifier
-from vox.training.common import add_reports, single_model_trainer
+from vox.training.common import (add_reports, pick_model,
+                                 single_model_trainer)
 
 
 class ClassifierLoss(chainer.Chain):
@@ -41,11 +42,15 @@ PLOTS = {
 }
 
 
+#: ``model.name`` -> the class it builds.
+MODELS = {'classifier': Classifier}
+
 SNAPSHOT_PATHS = {'classifier': 'updater/model:main/classifier/'}
 
 
 def build_models(config, n_classes):
-    return {'classifier': Classifier(n_classes, width=config.model.width)}
+    cls = pick_model(MODELS, config.model, 'model')
+    return {'classifier': cls(n_classes, width=config.model.width)}
 
 
 def build_trainer(config, data, run_dir, device):

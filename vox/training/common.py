@@ -9,6 +9,16 @@ from chainer.training import extensions
 matplotlib.use('Agg')  # PlotReport on machines without a display
 
 from vox.base.errors import VoxError  # noqa: E402
+from vox.training.curves import style_axes  # noqa: E402
+
+
+def pick_model(table, section, what):
+    """The class ``table[section.name]`` (``section``: a ModelConfig); an
+    unknown name is a VoxError listing the known ones."""
+    if section.name not in table:
+        raise VoxError(f"{what}.name: unknown {what} {section.name!r}; "
+                       f"known: {', '.join(sorted(table))}")
+    return table[section.name]
 
 
 def make_optimizer(train, link):
@@ -72,13 +82,23 @@ class PlotReport(extensions.PlotReport):
     ``PlotReport`` so snapshot keys are Chainer's; a snapshot written
     before this fix still loads, quietly (the trigger then guesses from the
     updater, which is right for a report called every iteration, and the
-    interval under way starts afresh).
+    interval under way starts afresh).  A snapshot without this figure at
+    all (written when the plots were grouped otherwise) loads too: the
+    figure starts at the resume point.
     """
 
     name = 'PlotReport'
 
     def serialize(self, serializer):
-        super().serialize(serializer)
+        try:
+            super().serialize(serializer)
+        except KeyError:
+            if not isinstance(serializer, chainer.serializer.Deserializer):
+                raise
+            # A snapshot from before this figure existed (issue 19
+            # regrouped the StarGAN's figures): it starts empty at the
+            # resume point; the LogReport log keeps every point.
+            pass
         with warnings.catch_warnings():
             # Chainer warns, per plot, when loading a snapshot without
             # these keys (one from before this fix); both cases are handled.
@@ -94,7 +114,9 @@ class PlotReport(extensions.PlotReport):
 def add_reports(trainer, config, plots, print_keys):
     """LogReport, PlotReports, PrintReport, ProgressBar and snapshots.
 
-    ``plots`` maps a PNG file name to the log keys drawn in it.
+    ``plots`` maps a PNG file name to the log keys drawn in it; each
+    PlotReport is styled by ``vox.training.curves.style_axes`` (one colour
+    per key, validation dashed in it, log scale for terms spanning decades).
     """
     report = config.report
     log_trigger = tuple(report.log_every)
@@ -102,7 +124,7 @@ def add_reports(trainer, config, plots, print_keys):
     for filename, keys in plots.items():
         trainer.extend(PlotReport(
             keys, x_key=log_trigger[1], filename=filename,
-            trigger=log_trigger))
+            trigger=log_trigger, postprocess=style_axes))
     trainer.extend(extensions.PrintReport(
         [log_trigger[1], 'iteration'] + print_keys + ['elapsed_time']),
         trigger=log_trigger)
@@ -110,9 +132,11 @@ def add_reports(trainer, config, plots, print_keys):
         trainer.extend(extensions.ProgressBar(update_interval=1))
     snapshot_trigger = every_or_end(report.snapshot_every,
                                     config.train.epochs)
+    # No autoload: the run loop loads the snapshot to resume from itself,
+    # before trainer.run (vox/runs/runner.py says why).
     trainer.extend(
         extensions.snapshot(filename='snapshot_iter_{.updater.iteration}',
-                            n_retains=report.snapshots_kept, autoload=True),
+                            n_retains=report.snapshots_kept),
         trigger=snapshot_trigger, name='snapshot')
 
     @training.make_extension(priority=-200)  # right after the snapshot

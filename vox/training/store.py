@@ -7,7 +7,6 @@ the Trainer snapshot stores that link.  Commands that use a trained model
 (reconstruct, convert, evaluate, blurmask targets) go through here.
 """
 import dataclasses
-import importlib
 import json
 import re
 from pathlib import Path
@@ -18,7 +17,7 @@ import yaml
 from vox.config import ExperimentConfig, from_dict
 from vox.data.dataset import LabelSpace
 from vox.base.errors import VoxError
-from vox.runs.runner import TRAINERS
+from vox.training.registry import trainer_module
 
 SNAPSHOT_RE = re.compile(r'snapshot_iter_(\d+)$')
 
@@ -31,7 +30,7 @@ class Run:
 
     @property
     def trainer_module(self):
-        return importlib.import_module(TRAINERS[self.config.kind])
+        return trainer_module(self.config.kind, str(self.path))
 
 
 def snapshots(run_dir):

@@ -22,19 +22,21 @@ The critic score of a sample is the mean of ``D(x).adversarial`` over its
 Discriminator (every iteration)::
 
     loss_adv = mean_b score(G(x, c_trg)) - mean_b score(x)    # fake - real
-    loss_gp  = mean_b (|| d score(x_hat) / d x_hat ||_2 - 1)^2,
+    loss_gp  = mean_b (|| d r(x_hat) / d x_hat ||_2 - 1)^2,
                x_hat = eps * x + (1 - eps) * G(x, c_trg),  eps ~ U[0, 1)
+               r = the map's sum (gp_reduce 'sum', the default) or mean
     loss_cls = sum_k CE(D(x).classes[k], real labels k)
     loss     = loss_adv + lambda_gp * loss_gp + lambda_cls * loss_cls
 
   The fake is generated under ``no_backprop_mode`` (no gradient into G) and
   the whole ``loss`` gets ONE backward and ONE optimizer update.  The GP
-  differentiates the per-sample score (the map's mean) so that the function
-  held 1-Lipschitz is the one whose expectation ``loss_adv`` uses.
-  yunjey/stargan differentiates the map's *sum* (``grad_outputs=ones``);
-  the two agree when the map is 1x1 and differ by the factor ``h*w``
-  otherwise (4x4 = 16 in cfcefd21).  A ``1e-12`` inside the square root
-  keeps the double-backward finite where the input gradient is exactly 0.
+  differentiates, per sample, the critic's ``(1, h, w)`` map reduced by
+  ``losses.gp_reduce``: ``'sum'`` as yunjey/stargan does
+  (``torch.autograd.grad`` with ``grad_outputs`` of ones), or ``'mean'``
+  (the score ``loss_adv`` uses).  The input gradients differ by exactly
+  the factor ``h*w``: 16 in cfcefd21 (4x4), 64 in 54314b33 (8x8); they
+  agree only for a 1x1 map.  A ``1e-12`` inside the square root keeps the
+  double-backward finite where the input gradient is exactly 0.
 
 Generator (see "n_critic rule")::
 
@@ -85,19 +87,13 @@ import chainer
 from chainer.dataset import convert
 import chainer.functions as F
 
-from vox.config import StarGANLosses
-
-LABEL_NAMES = ('speaker', 'birthplace', 'sex')
+from vox.base.labels import GROUPS as LABEL_NAMES
+from vox.base.random_state import serialize_random_state
+from vox.config import GP_REDUCTIONS, StarGANLosses
 
 # Added to the squared norm in the gradient penalty: d sqrt(s)/ds is
 # infinite at s = 0, which would turn a zero input gradient into NaN.
 _GP_SQRT_EPS = 1e-12
-
-
-#: The loss weights and critic schedule.  Defined once, as the YAML schema
-#: ``losses:`` (:class:`vox.config.StarGANLosses`, where the defaults are
-#: justified); this name is kept for the updater's readers and tests.
-StarGANLossConfig = StarGANLosses
 
 
 def labels_to_onehot(labels, n_classes):
@@ -136,8 +132,35 @@ def critic_score(adversarial):
     return F.mean(adversarial, axis=tuple(range(1, adversarial.ndim)))
 
 
-def gradient_penalty(dis, x_real, x_fake, eps):
-    """WGAN-GP term ``mean_b (||grad_x_hat score(x_hat)||_2 - 1)^2``.
+def critic_input_gradient(dis, x_hat, gp_reduce, enable_double_backprop):
+    """``d r(x_hat) / d x_hat`` for the critic's ``(B, 1, h, w)`` map ``D``
+    reduced per sample by ``r`` = ``gp_reduce``: ``'sum'`` (the reference
+    StarGAN code's ``grad_outputs`` of ones) or ``'mean'`` (the score,
+    :func:`critic_score`), summed over the batch as ``grad_outputs`` does.
+
+    Returns a Variable shaped like ``x_hat``; zeros if the critic ignores
+    its input.
+    """
+    if gp_reduce not in GP_REDUCTIONS:
+        raise ValueError(f"gp_reduce must be one of "
+                         f"{', '.join(GP_REDUCTIONS)}, got {gp_reduce!r}")
+    with chainer.force_backprop_mode():
+        adversarial = dis(x_hat).adversarial
+        if gp_reduce == 'sum':
+            total = F.sum(adversarial)
+        else:
+            total = F.sum(critic_score(adversarial))
+        gx, = chainer.grad([total], [x_hat],
+                           enable_double_backprop=enable_double_backprop)
+    if gx is None:  # the critic ignores its input: the gradient is zero
+        xp = chainer.backend.get_array_module(x_hat.array)
+        gx = chainer.Variable(xp.zeros_like(x_hat.array))
+    return gx
+
+
+def gradient_penalty(dis, x_real, x_fake, eps, gp_reduce='sum'):
+    """WGAN-GP term ``mean_b (||grad_x_hat r(x_hat)||_2 - 1)^2``, ``r`` the
+    critic's map reduced by ``gp_reduce`` (:func:`critic_input_gradient`).
 
     ``x_hat = eps * x_real + (1 - eps) * x_fake`` per sample (``eps`` of
     shape ``(B,)``); inputs are arrays (no graph to either side).  The
@@ -150,14 +173,8 @@ def gradient_penalty(dis, x_real, x_fake, eps):
     eps = eps.astype(x_real.dtype, copy=False).reshape(
         (-1,) + (1,) * (x_real.ndim - 1))
     x_hat = chainer.Variable(eps * x_real + (1 - eps) * x_fake)
-    double = chainer.config.enable_backprop
-    with chainer.force_backprop_mode():
-        score = critic_score(dis(x_hat).adversarial)
-        gx, = chainer.grad([F.sum(score)], [x_hat],
-                           enable_double_backprop=double)
-    if gx is None:  # the critic ignores its input: the gradient is zero
-        xp = chainer.backend.get_array_module(x_hat.array)
-        gx = chainer.Variable(xp.zeros_like(x_hat.array))
+    gx = critic_input_gradient(dis, x_hat, gp_reduce,
+                               chainer.config.enable_backprop)
     axes = tuple(range(1, gx.ndim))
     norm = F.sqrt(F.sum(gx * gx, axis=axes) + _GP_SQRT_EPS)
     return F.mean((norm - 1) ** 2)
@@ -197,23 +214,21 @@ class StarGANUpdater(chainer.training.StandardUpdater):
         n_classes: ``(n_speakers, n_birthplaces, n_sexes)``.
         label_combinations: ``(N, 3)`` int array, the corpus's real
             (speaker, birthplace, sex) rows; targets are drawn from it.
-        n_critic, lambda_*: see :class:`StarGANLossConfig`.
+        losses: a :class:`vox.config.StarGANLosses` (weights, n_critic,
+            gp_reduce); default: its defaults.
         seed: seeds the updater's RandomState (targets and ``eps``).
         converter, device: as for ``StandardUpdater``.
     """
 
     def __init__(self, iterator, gen_optimizer, dis_optimizer, *, n_classes,
-                 label_combinations, seed,
-                 n_critic=StarGANLossConfig.n_critic,
-                 lambda_gp=StarGANLossConfig.lambda_gp,
-                 lambda_cls=StarGANLossConfig.lambda_cls,
-                 lambda_rec=StarGANLossConfig.lambda_rec,
-                 lambda_id=StarGANLossConfig.lambda_id,
-                 lambda_fm=StarGANLossConfig.lambda_fm,
+                 label_combinations, seed, losses=None,
                  converter=convert.concat_examples, device=None):
-        self.loss_config = StarGANLossConfig(
-            n_critic=n_critic, lambda_gp=lambda_gp, lambda_cls=lambda_cls,
-            lambda_rec=lambda_rec, lambda_id=lambda_id, lambda_fm=lambda_fm)
+        if losses is None:
+            losses = StarGANLosses()
+        if not isinstance(losses, StarGANLosses):
+            raise TypeError(f'losses must be a vox.config.StarGANLosses, '
+                            f'got {type(losses).__name__}')
+        self.loss_config = losses
         n_classes = tuple(int(n) for n in n_classes)
         if len(n_classes) != len(LABEL_NAMES) or min(n_classes) < 1:
             raise ValueError(f'n_classes must be {len(LABEL_NAMES)} positive '
@@ -283,7 +298,8 @@ class StarGANUpdater(chainer.training.StandardUpdater):
         terms = _classification(out_real.classes, labels_org, self.n_classes)
         terms['loss_adv'] = (F.mean(critic_score(out_fake.adversarial))
                              - F.mean(critic_score(out_real.adversarial)))
-        terms['loss_gp'] = gradient_penalty(self.dis, x_real, x_fake, eps)
+        terms['loss_gp'] = gradient_penalty(
+            self.dis, x_real, x_fake, eps, self.loss_config.gp_reduce)
         terms['loss'] = (terms['loss_adv'] + cfg.lambda_gp * terms['loss_gp']
                          + cfg.lambda_cls * terms['loss_cls'])
         return terms
@@ -377,17 +393,5 @@ class StarGANUpdater(chainer.training.StandardUpdater):
         """Base state (iterator, optimizers, models, iteration) plus both
         RandomStates."""
         super().serialize(serializer)
-        _serialize_random_state(serializer['rng'], self._rng)
-        _serialize_random_state(serializer['eval_rng'], self._eval_rng)
-
-
-def _serialize_random_state(serializer, random_state):
-    name, keys, pos, has_gauss, cached = random_state.get_state()
-    keys = serializer('keys', keys)
-    pos = serializer('pos', int(pos))
-    has_gauss = serializer('has_gauss', int(has_gauss))
-    cached = serializer('cached_gaussian', float(cached))
-    if isinstance(serializer, chainer.serializer.Deserializer):
-        random_state.set_state(
-            (name, numpy.asarray(keys, dtype=numpy.uint32), int(pos),
-             int(has_gauss), float(cached)))
+        serialize_random_state(serializer['rng'], self._rng)
+        serialize_random_state(serializer['eval_rng'], self._eval_rng)

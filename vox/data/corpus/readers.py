@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from vox.data.corpus.manifest import Utterance
+from vox.data.corpus.manifest import Utterance, write_manifest
 from vox.base.errors import VoxError
 
 KINDS = ('manifest', 'jvs', 'vctk', 'csj', 'synth')
@@ -392,7 +392,7 @@ def read_corpus(spec, *, mic='mic1', birthplace='accent',
     kind, path = split_spec(spec)
     if kind == 'synth':
         raise CorpusError('CORPUS=synth is generated, not read; use '
-                          'vox.runs.runner.resolve_corpus')
+                          'vox.data.sources.resolve_corpus')
     if kind is None:
         kind = detect(path)
         if kind is None:
@@ -418,7 +418,6 @@ def read_corpus(spec, *, mic='mic1', birthplace='accent',
 def manifest_for(spec, cache_dir, **options):
     """Read the corpus, write its manifest into ``cache_dir/manifests`` and
     return (manifest path, listing).  Problems are printed to stderr."""
-    from vox.data.corpus.manifest import write_manifest
     listing = read_corpus(spec, **options)
     for p in listing.problems:
         print(f'vox: warning: {p}', file=sys.stderr)

@@ -1,0 +1,108 @@
+"""Where an experiment's data comes from: corpus -> manifest -> datasets.
+
+:func:`resolve_corpus` turns ``CORPUS=...`` (or the config's
+``data.corpus.source``) into a manifest path; :func:`load_data` reads it,
+splits it, extracts (or reads cached) features and builds the training and
+validation datasets.  Both take only what they use: the corpus section,
+the data section and the seed, not a whole experiment config.
+"""
+import dataclasses
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from vox.base.errors import VoxError
+from vox.base.paths import REPO
+from vox.data import dataset as ds
+from vox.data.corpus import readers
+from vox.data.corpus.manifest import read_manifest
+from vox.data.corpus.synth import CorpusSpec, ensure_corpus
+from vox.data.features import load_features
+
+
+def cache_dir():
+    """Generated corpora, manifests and features: $VOX_CACHE or cache/."""
+    return Path(os.environ.get('VOX_CACHE', REPO / 'cache'))
+
+
+@dataclasses.dataclass
+class ExperimentData:
+    labels: ds.LabelSpace
+    train: ds.SpectrogramCropDataset
+    validation: ds.SpectrogramCropDataset
+    combinations: np.ndarray      # real (speaker, birthplace, sex) rows
+    order_rng: np.random.RandomState
+    manifest: Path
+
+
+def resolve_corpus(source, corpus, seed):
+    """The manifest for CORPUS=``source`` (default ``corpus.source``).
+
+    ``source``: synth | manifest.tsv | a folder holding manifest.tsv |
+    kind:path (vox/data/corpus/readers.py; a manifest is written to the
+    cache).  ``corpus`` (a :class:`vox.config.CorpusConfig`) and ``seed``
+    size and seed the built-in corpus.
+    """
+    source = source or corpus.source
+    if source == 'synth':
+        spec = CorpusSpec(seed=seed, birthplaces=corpus.birthplaces,
+                          speakers_per_cell=corpus.speakers_per_cell,
+                          utterances_per_speaker=corpus.utterances_per_speaker)
+        return ensure_corpus(cache_dir() / 'corpus', spec)
+    kind, rest = readers.split_spec(source)
+    if kind in ('jvs', 'vctk', 'csj') or (kind is None and readers.detect(
+            rest) not in (None, 'manifest')) or str(rest).lower().endswith(
+            '.csv'):
+        return readers.manifest_for(source, cache_dir())[0]
+    if source.startswith('manifest:'):
+        source = source[len('manifest:'):]
+    path = Path(source).expanduser()
+    if path.is_dir():
+        path = path / 'manifest.tsv'
+    if not path.exists():
+        raise VoxError(
+            f'CORPUS={source}: no such manifest; give a manifest.tsv '
+            f'(columns path, speaker, birthplace, sex), a folder holding '
+            f'one, or CORPUS=synth for the built-in corpus')
+    return path
+
+
+def read_utterances(manifest):
+    """The manifest's utterances; a malformed manifest is a VoxError."""
+    try:
+        return read_manifest(manifest)
+    except ValueError as e:
+        raise VoxError(str(e)) from None
+
+
+def load_data(data, seed, source=None):
+    """:class:`ExperimentData` for a ``data:`` section (DataConfig)."""
+    manifest = resolve_corpus(source, data.corpus, seed)
+    utterances = read_utterances(manifest)
+    labels = ds.LabelSpace.from_utterances(utterances)
+    train_utts, val_utts = ds.split_by_utterance(
+        utterances, data.validation_fraction, seed)
+    features = load_features(train_utts + val_utts, cache_dir())
+    train_f, val_f = features[:len(train_utts)], features[len(train_utts):]
+    train = ds.SpectrogramCropDataset(
+        train_f, labels, data.crop_frames, data.scale, train=True,
+        seed=seed, min_voiced=data.min_voiced)
+    validation = ds.SpectrogramCropDataset(
+        val_f, labels, data.crop_frames, data.scale, train=False,
+        min_voiced=data.min_voiced, validation_crops=data.validation_crops)
+    short = train.too_short + validation.too_short
+    if short:
+        print(f'vox: skipped {len(short)} utterance(s) shorter than '
+              f'{data.crop_frames} frames, e.g. {short[0].path}',
+              file=sys.stderr)
+    if len(train) == 0 or len(validation) == 0:
+        raise VoxError(
+            f'{manifest}: not enough usable audio ({len(train)} training, '
+            f'{len(validation)} validation crops of {data.crop_frames} '
+            f'frames); each speaker needs at least two utterances of '
+            f'{data.crop_frames * 256 / 16000:.1f} s or more')
+    return ExperimentData(labels, train, validation,
+                          labels.combinations(utterances),
+                          np.random.RandomState(seed), manifest)

@@ -1,0 +1,1 @@
+"""Using trained models outside training: conversion of spectrograms and WAVs."""

@@ -1,0 +1,167 @@
+"""Run folders: where a run writes, who may write there, what it records.
+
+``<results>/<ID>/<run>/`` is chosen here (a new timestamped folder, a named
+one, or the unfinished run to resume), created and proved writable, locked
+for the process's lifetime, checked for disk space, and given the files
+every run folder needs to be rerun: ``config.yaml`` (the resolved config),
+``command.txt`` and ``environment.json``.  Used by the Trainer run loop
+(vox/runs/runner.py) and the blur-mask runs (vox/blurmask/run.py).
+"""
+import datetime
+import fcntl
+import importlib.metadata
+import json
+import os
+import platform
+import shlex
+import shutil
+from pathlib import Path
+
+import yaml
+
+from vox.base.errors import VoxError
+from vox.base.paths import REPO, git_revision
+from vox.config import to_dict
+
+
+def environment(device):
+    """What environment.json records: Python, platform, packages, git."""
+    versions = {}
+    for pkg in ('chainer', 'numpy', 'scipy', 'pyworld', 'soundfile',
+                'matplotlib', 'pyyaml', 'cupy-cuda12x', 'cupy-cuda13x'):
+        try:
+            versions[pkg] = importlib.metadata.version(pkg)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return {'python': platform.python_version(), 'platform':
+            platform.platform(), 'processor': platform.processor(),
+            'cpu_count': os.cpu_count(), 'device': str(device),
+            'packages': versions, 'git_revision': git_revision()}
+
+
+def results_root(results=None):
+    """RESULTS=dir, else $VOX_RESULTS, else results/ in the checkout."""
+    return Path(results or os.environ.get('VOX_RESULTS', REPO / 'results'))
+
+
+def _profile_of(run_dir):
+    try:
+        with open(run_dir / 'config.yaml') as f:
+            return (yaml.safe_load(f) or {}).get('profile')
+    except OSError:
+        return None
+
+
+def unfinished_runs(results, exp_id, profile):
+    """Run folders of this ID and profile with snapshots but no summary."""
+    runs = []
+    for d in (results_root(results) / exp_id).glob('*'):
+        if d.is_dir() and not (d / 'summary.json').exists() \
+                and any(d.glob('snapshot_iter_*')) \
+                and _profile_of(d) == (profile or 'faithful'):
+            runs.append(d)
+    return sorted(runs, key=lambda d: d.stat().st_mtime)
+
+
+def choose_run_dir(results, exp_id, run_name, profile, fresh=False,
+                   resume=None):
+    """(run folder, snapshot to resume from or None, what happens, in words).
+
+    RESUME=snapshot continues in that snapshot's folder; RUN=name uses (and
+    resumes) that folder; otherwise the newest unfinished run of the same
+    ID and profile is resumed unless FRESH=1; a new folder gets a timestamp.
+    """
+    if resume:
+        snapshot = Path(resume)
+        if not snapshot.is_file():
+            raise VoxError(f'RESUME={resume}: no such snapshot file')
+        return snapshot.parent, snapshot, f'resuming from {snapshot}'
+    base = results_root(results) / exp_id
+    if run_name:
+        run_dir = base / run_name
+        if any(run_dir.glob('snapshot_iter_*')):
+            return run_dir, None, f'resuming run {run_name}'
+        return run_dir, None, f'starting run {run_name}'
+    if not fresh:
+        previous = unfinished_runs(results, exp_id, profile)
+        if previous:
+            return previous[-1], None, (
+                f'resuming the unfinished run {previous[-1].name} '
+                f'(FRESH=1 starts a new one)')
+    run_dir = new_run_dir(base, profile)
+    return run_dir, None, f'starting run {run_dir.name}'
+
+
+def new_run_dir(base, profile):
+    """``base/<timestamp>[-profile][-n]``: a folder no other run has."""
+    stamp = datetime.datetime.now().strftime('%Y%m%d-%H%M%S')
+    name = stamp if profile in (None, 'faithful') else f'{stamp}-{profile}'
+    run_dir, n = base / name, 1
+    while run_dir.exists():  # two runs never share a folder
+        n += 1
+        run_dir = base / f'{name}-{n}'
+    return run_dir
+
+
+def make_run_dir(run_dir):
+    """Creates the folder and proves it is writable before any training."""
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe = run_dir / '.write-test'
+        probe.write_text('ok')
+        probe.unlink()
+    except OSError as e:
+        raise VoxError(f'cannot write results into {run_dir}: {e.strerror}; '
+                       f'choose another folder with RESULTS=dir') from None
+    for leftover in run_dir.glob('tmpsnapshot_iter_*'):
+        shutil.rmtree(leftover, ignore_errors=True)  # a write cut by a kill
+    return run_dir
+
+
+def lock_run_dir(run_dir):
+    """Holds an exclusive lock for the process's lifetime."""
+    handle = open(run_dir / '.lock', 'w')
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        raise VoxError(f'{run_dir} is in use by another vox process; wait '
+                       f'for it or give another RUN=name') from None
+    return handle
+
+
+def check_disk_space(run_dir, trainer, snapshots_kept):
+    """Refuses to start when the snapshots cannot fit on the disk."""
+    n_bytes = 0
+    for opt in trainer.updater.get_all_optimizers().values():
+        n_bytes += sum(p.size * p.dtype.itemsize
+                       for p in opt.target.params() if p.array is not None)
+    # parameters + RMSprop state + BatchNorm statistics, per snapshot
+    needed = 2.2 * n_bytes * (snapshots_kept + 1) + 50 * 2 ** 20
+    free = shutil.disk_usage(run_dir).free
+    if free < needed:
+        raise VoxError(
+            f'{run_dir}: {free / 2 ** 20:.0f} MiB free but the snapshots '
+            f'need about {needed / 2 ** 20:.0f} MiB; free some space or use '
+            f'RESULTS=dir on a larger disk')
+
+
+def write_provenance(run_dir, resolved, device, argv):
+    """config.yaml (the resolved config, as a dict), command.txt and
+    environment.json: what every run folder needs to be rerun."""
+    with open(run_dir / 'config.yaml', 'w') as f:
+        yaml.safe_dump(resolved, f, sort_keys=False)
+    (run_dir / 'command.txt').write_text(
+        ' '.join(shlex.quote(a) for a in argv) + '\n')
+    with open(run_dir / 'environment.json', 'w') as f:
+        json.dump(environment(device), f, indent=2)
+
+
+def write_run_info(run_dir, config, data, device, argv):
+    resolved = to_dict(config)
+    resolved['corpus'] = {'manifest': str(data.manifest),
+                          'n_classes': list(data.labels.n_classes),
+                          'train_crops': len(data.train),
+                          'validation_crops': len(data.validation)}
+    write_provenance(run_dir, resolved, device, argv)
+    with open(run_dir / 'labels.json', 'w') as f:
+        json.dump(data.labels.names, f, indent=1)
