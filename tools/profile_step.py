@@ -58,14 +58,12 @@ class ExclusiveTimer(chainer.FunctionHook):
         self._post((function.label, 'backward'))
 
 
-def _time_rmsprop(totals):
-    original = rmsprop.RMSpropRule.update_core_cpu
-
+def _timed_rmsprop(original, totals):
     def timed(self, param):
         t0 = time.perf_counter()
         original(self, param)
         totals[('RMSprop update', 'optimizer')] += time.perf_counter() - t0
-    rmsprop.RMSpropRule.update_core_cpu = timed
+    return timed
 
 
 def main(argv=None):
@@ -78,21 +76,23 @@ def main(argv=None):
         for kind, fn in build_steps(exp_id).items():
             fn()  # warm-up
             hook = ExclusiveTimer()
-            _time_rmsprop(hook.totals)
+            original = rmsprop.RMSpropRule.update_core_cpu
+            rmsprop.RMSpropRule.update_core_cpu = _timed_rmsprop(
+                original, hook.totals)
             wall = 0.0
-            with hook:
-                for _ in range(args.reps):
-                    t0 = time.perf_counter()
-                    fn()
-                    wall += time.perf_counter() - t0
-            rmsprop.RMSpropRule.update_core_cpu = (
-                rmsprop.RMSpropRule.update_core_cpu.__closure__[0]
-                .cell_contents)
+            try:
+                with hook:
+                    for _ in range(args.reps):
+                        t0 = time.perf_counter()
+                        fn()
+                        wall += time.perf_counter() - t0
+            finally:
+                rmsprop.RMSpropRule.update_core_cpu = original
             per = {k: v / args.reps for k, v in hook.totals.items()}
             step = wall / args.reps
             counted = sum(per.values())
             print(f'\n{exp_id} {kind}: {step:.2f} s per step '
-                  f'(median of none: mean of {args.reps})')
+                  f'(mean of {args.reps})')
             print('| function | pass | s per step | share |')
             print('|---|---|---|---|')
             for (label, kind_), s in sorted(per.items(),
