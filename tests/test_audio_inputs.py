@@ -46,6 +46,9 @@ def fake_run(folder, exp_id):
         load_config(exp_id, 'test'))))
     (folder / 'labels.json').write_text(json.dumps(
         {'speaker': ['a', 'b'], 'birthplace': ['x'], 'sex': ['F', 'M']}))
+    (folder / 'speakers.json').write_text(json.dumps(  # a StarGAN run's
+        [{'speaker': 'a', 'birthplace': 'x', 'sex': 'F', 'utterances': 3},
+         {'speaker': 'b', 'birthplace': 'x', 'sex': 'M', 'utterances': 3}]))
     return folder
 
 

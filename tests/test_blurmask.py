@@ -18,7 +18,7 @@ from vox.config import ConfigError, load_config
 
 REPO = Path(__file__).resolve().parent.parent
 
-# The notes' table (SPEC "Blur-mask notes"): m init, lambda, the term lambda
+# The notes' table (experiments/blurmask-notes.md): m init, lambda, the term lambda
 # multiplies, iterations ("epochs"), keep the FFT total, ReLU on m.
 NOTES = {
     1: (0.1, 0.1, 'entropy', 5000, False, False),

@@ -78,3 +78,18 @@ def test_unknown_id_and_profile():
         c.load_config('e19098ac')
     with pytest.raises(c.ConfigError, match="unknown profile 'smok'"):
         c.load_config('e19098ab', 'smok')
+
+
+@pytest.mark.parametrize('exp_id,section', [
+    ('e19098ab', 'model'), ('bc7db4a2', 'model'),
+    ('54314b33', 'generator'), ('cfcefd21', 'discriminator')])
+def test_model_names_are_validated_against_the_trainer(exp_id, section):
+    from vox.base.errors import VoxError
+    from vox.training.registry import trainer_module
+    config = c.load_config(exp_id, 'smoke')
+    module = trainer_module(config.kind)
+    assert module.build_models(config, (2, 2, 2))  # the configs' names build
+    getattr(config, section).name = 'no_such_model'
+    with pytest.raises(VoxError, match=rf"{section}.name: unknown .*"
+                                       rf"'no_such_model'; known: "):
+        module.build_models(config, (2, 2, 2))

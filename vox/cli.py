@@ -6,7 +6,7 @@ import pkgutil
 import sys
 
 import vox.commands
-from vox.base.errors import VoxError
+from vox.base.errors import Stopped, VoxError
 
 
 def build_parser():
@@ -24,6 +24,9 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         return args.func(args) or 0
+    except Stopped as e:  # saved, not finished: no "error", not status 0
+        print(f'vox: {e}', file=sys.stderr)
+        return e.exit_code
     except VoxError as e:
         print(f'vox: error: {e}', file=sys.stderr)
         return 2

@@ -21,8 +21,21 @@ def register(sub):
 
 
 def main(args):
+    from pathlib import Path
+
+    from vox.base.errors import VoxError
     from vox.reports.compare import compare
-    out, text = compare(args.runs, out=args.out, blog=args.blog,
-                        x_key=args.x)
+    if args.out:  # before any work: a folder that can be made and written
+        try:
+            Path(args.out).mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise VoxError(f'--out {args.out}: cannot create it '
+                           f'({e.strerror}); give another --out') from None
+    try:
+        out, text = compare(args.runs, out=args.out, blog=args.blog,
+                            x_key=args.x)
+    except OSError as e:  # read-only disk, a full one, ...
+        raise VoxError(f'{e.filename or args.out}: {e.strerror}; check the '
+                       f'run folders and give a writable --out') from None
     print(text, end='')
     print(f'vox: comparison written to {out}')

@@ -29,6 +29,7 @@ import sys
 from pathlib import Path
 
 from vox.base.errors import VoxError
+from vox.base.files import check_output_file
 
 
 def register(sub):
@@ -45,39 +46,47 @@ def register(sub):
     p.set_defaults(func=main)
 
 
-def load_stargan(run_dir, snapshot=None, device=None):
-    """(run, generator, SpeakerTable) of a StarGAN run folder."""
-    from vox.inference.conversion import SpeakerTable
-    from vox.training.store import load_models, load_run
+def load_stargan_run(run_dir):
+    """A StarGAN run folder's config and labels (no models yet)."""
+    from vox.training.store import load_run
     run = load_run(run_dir)
     if run.config.kind != 'stargan':
         raise VoxError(f'{run.path}: a {run.config.kind} run ({run.config.id}'
                        f'); give a StarGAN run (54314b33, cfcefd21)')
-    run, models = load_models(run_dir, snapshot=snapshot, device=device)
-    return run, models['generator'], SpeakerTable.load(run.path,
-                                                        run.labels.names)
+    return run
 
 
 def main(args):
     import chainer
 
+    from vox.base.labels import GROUPS
     from vox.data import audio
-    from vox.inference.conversion import convert_wave
-    from vox.training.store import load_run
+    from vox.inference.conversion import SpeakerTable, convert_wave
+    from vox.training.store import load_models
     device = chainer.get_device(args.device or '@numpy')
     if args.snapshot and not Path(args.snapshot).is_file():
         raise VoxError(f'--snapshot {args.snapshot}: no such file')
-    # The input is checked (as training audio is) before the model loads.
-    wave = audio.load_wav(args.input, min_frames=load_run(
-        args.run).config.data.crop_frames)
-    run, gen, table = load_stargan(args.run, args.snapshot, device)
-    row = table.resolve(args.speaker, args.birthplace, args.sex)
-    out = convert_wave(gen, wave, table.index(row), device=device)
+    check_output_file(args.output, [args.input, args.snapshot])
+    # Cheapest first, all before the model loads: the names given (against
+    # labels.json), the input (checked as training audio is), then the
+    # target they pick among the run's speakers.
+    run = load_stargan_run(args.run)
+    given = (args.speaker, args.birthplace, args.sex)
+    names_only = SpeakerTable(run.labels.names, [])
+    for group, value in zip(GROUPS, given):
+        if value is not None:
+            names_only.name_of(group, value)
+    wave = audio.load_wav(args.input, min_frames=run.config.data.crop_frames)
+    table = SpeakerTable.load(run.path, run.labels.names)
+    row = table.resolve(*given)
+    run, models = load_models(args.run, snapshot=args.snapshot, device=device)
+    out = convert_wave(models['generator'], wave, table.index(row),
+                       device=device)
     output = Path(args.output)
-    if output.parent and not output.parent.exists():
-        raise VoxError(f'--output {output}: folder {output.parent} does not '
-                       f'exist')
-    audio.save_wav(output, out)
+    try:
+        audio.save_wav(output, out)
+    except OSError as e:
+        raise VoxError(f'cannot write {output}: {e.strerror}') from None
     if all(tuple(r[:3]) != row for r in table.rows):
         print(f'vox: note: {"/".join(row)} is not a combination the corpus '
               f'has; the generator never saw it', file=sys.stderr)

@@ -25,8 +25,15 @@ def register(sub):
 
 def main(args):
     from vox.data.prepare import prepare
+    from vox.base.errors import VoxError
     from vox.data.sources import cache_dir
     options = dict(mic=args.mic, birthplace=args.birthplace)
-    prepare(args.corpus, cache_dir(), jobs=args.jobs,
-            crop_frames=args.crop_frames, verbose=args.verbose, **options)
+    try:
+        prepare(args.corpus, cache_dir(), jobs=args.jobs,
+                crop_frames=args.crop_frames, verbose=args.verbose,
+                **options)
+    except OSError as e:  # a full or read-only cache, one deleted meanwhile
+        raise VoxError(f'{e.filename or cache_dir()}: {e.strerror}; free '
+                       f'space or fix the cache folder (VOX_CACHE) and rerun: '
+                       f'what is cached already is kept') from None
     return 0

@@ -40,6 +40,7 @@ covers STFT frames 2i and 2i+1), ``hop`` and ``sample_rate``.
 import numpy as np
 
 from vox.base.errors import VoxError
+from vox.base.files import check_output_file
 
 #: Frames per model call and context frames on each side of a chunk.
 CHUNK = 512
@@ -130,6 +131,11 @@ def main(args):
     from vox.base.device import get_device
     from vox.training.store import load_models, load_run
 
+    check_output_file(args.output, [args.input, args.snapshot],
+                      create=True)
+    if args.latent:
+        check_output_file(args.latent, [args.input, args.snapshot,
+                                        args.output], '--latent', create=True)
     device = get_device(args.device)
     run = load_run(args.run)
     if run.config.kind != 'autoencoder':

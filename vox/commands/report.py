@@ -21,4 +21,9 @@ def main(args):
         if not (Path(run) / 'config.yaml').exists():
             raise VoxError(f'{run}: not a vox run folder (no config.yaml); '
                            f'give results/<ID>/<run>')
-        write_report(run)
+        try:
+            write_report(run)
+        except OSError as e:  # read-only disk, report.html a folder, ...
+            raise VoxError(f'cannot write {e.filename or run}: {e.strerror}; '
+                           f'make the run folder writable, or copy it '
+                           f'somewhere writable and report that') from None

@@ -13,8 +13,41 @@ from typing import Any, Dict, List, Optional
 
 from vox.config.blurmask import KIND as BLURMASK, load_blurmask_config
 from vox.config.schema import (  # noqa: F401  (vox.config's public names)
-    EXPERIMENTS_DIR, ConfigError, config_path, deep_merge, find_config,
-    from_dict, known_ids, load_raw, resolve)
+    EXPERIMENTS_DIR, ConfigError, RangeError, config_path, deep_merge,
+    find_config, from_dict, known_ids, load_raw, resolve)
+
+
+def _check(ok, key, value, what):
+    if not ok:
+        raise RangeError(key, f'must be {what}, got {value!r}')
+
+
+def _positive(obj, *keys):
+    for key in keys:
+        value = getattr(obj, key)
+        _check(math.isfinite(value) and value > 0, key, value,
+               'a finite number > 0')
+
+
+def _at_least_1(obj, *keys):
+    for key in keys:
+        value = getattr(obj, key)
+        _check(value >= 1, key, value, 'an integer >= 1')
+
+
+UNITS = ('epoch', 'iteration')
+
+
+def _interval(obj, key, optional=False):
+    """A Chainer trigger ``[n, 'epoch' | 'iteration']`` with n >= 1."""
+    value = getattr(obj, key)
+    if value is None and optional:
+        return
+    _check(isinstance(value, (list, tuple)) and len(value) == 2
+           and isinstance(value[0], int) and not isinstance(value[0], bool)
+           and value[0] >= 1 and value[1] in UNITS, key, value,
+           "[n, 'epoch'] or [n, 'iteration'] with an integer n >= 1"
+           + (' (or null)' if optional else ''))
 
 
 @dataclasses.dataclass
@@ -22,6 +55,9 @@ class ModelConfig:
     name: str                 # a key of the trainer's MODELS / GENERATORS /
                               # DISCRIMINATORS table (vox/training/)
     width: float = 1.0        # scales hidden channels; 1.0 is the blog's model
+
+    def __post_init__(self):
+        _positive(self, 'width')
 
 
 @dataclasses.dataclass
@@ -33,6 +69,10 @@ class CorpusConfig:
     speakers_per_cell: int = 3
     utterances_per_speaker: int = 10
 
+    def __post_init__(self):
+        _at_least_1(self, 'birthplaces', 'speakers_per_cell',
+                    'utterances_per_speaker')
+
 
 @dataclasses.dataclass
 class DataConfig:
@@ -43,11 +83,24 @@ class DataConfig:
     validation_crops: int = 1    # fixed crops per validation utterance
     corpus: CorpusConfig = dataclasses.field(default_factory=CorpusConfig)
 
+    def __post_init__(self):
+        _at_least_1(self, 'crop_frames', 'validation_crops')
+        _check(self.scale in ('unit', 'raw'), 'scale', self.scale,
+               "'unit' or 'raw'")
+        _check(0 < self.validation_fraction < 1, 'validation_fraction',
+               self.validation_fraction, 'in (0, 1)')
+        _check(0 <= self.min_voiced <= 1, 'min_voiced', self.min_voiced,
+               'in [0, 1]')
+
 
 @dataclasses.dataclass
 class LRDecayConfig:
     factor: float                # lr is multiplied by this ...
     every_epochs: int            # ... every this many epochs
+
+    def __post_init__(self):
+        _positive(self, 'factor')
+        _at_least_1(self, 'every_epochs')
 
 
 @dataclasses.dataclass
@@ -60,6 +113,11 @@ class TrainConfig:
     # RMSprop's other hyperparameters were not given; Chainer 7's defaults.
     alpha: float = 0.99
     eps: float = 1e-8
+
+    def __post_init__(self):
+        _positive(self, 'lr', 'eps')
+        _at_least_1(self, 'batch_size', 'epochs')
+        _check(0 <= self.alpha < 1, 'alpha', self.alpha, 'in [0, 1)')
 
 
 @dataclasses.dataclass
@@ -74,6 +132,12 @@ class ReportConfig:
     samples_every: Optional[List[Any]] = dataclasses.field(
         default_factory=lambda: [100, 'epoch'])
     progress_bar: bool = True
+
+    def __post_init__(self):
+        _interval(self, 'log_every')
+        _interval(self, 'snapshot_every')
+        _interval(self, 'samples_every', optional=True)
+        _at_least_1(self, 'snapshots_kept')
 
 
 #: What the gradient penalty may differentiate over the critic's patch map
@@ -155,6 +219,8 @@ class ExperimentConfig:
     profile: str = 'faithful'
 
     def __post_init__(self):
+        _check(0 <= self.seed < 2 ** 32, 'seed', self.seed,
+               'an integer in [0, 2**32)')  # NumPy's RandomState
         if self.kind == 'stargan':
             missing = [k for k in ('generator', 'discriminator')
                        if getattr(self, k) is None]
@@ -178,6 +244,8 @@ def load_config(exp_id_or_path, profile=None):
     raw = load_raw(path)
     if raw.get('kind') == BLURMASK:  # their own schema: vox/config/blurmask
         return load_blurmask_config(path, profile)
+    # The base too, even where the profile overrides its bad values.
+    from_dict(ExperimentConfig, resolve(raw, None, path), str(path))
     for name in (raw.get('profiles') or {}):
         from_dict(ExperimentConfig, resolve(raw, name, path),
                   f'{path} (profile {name})')

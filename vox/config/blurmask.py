@@ -9,6 +9,7 @@ names the file, the key and its closest valid spelling.  Every profile is
 validated on load, used or not, as for the trainer experiments.
 """
 import dataclasses
+import math
 from pathlib import Path
 from typing import Any, Dict, Optional
 
@@ -142,8 +143,14 @@ def validate(cfg, where):
     if cfg.input.frames < 1 or cfg.input.utterance < 0:
         raise ConfigError(f'{where}.input: frames must be >= 1 and '
                           f'utterance >= 0')
-    if cfg.log_floor <= 0 or cfg.lr <= 0:
-        raise ConfigError(f'{where}: log_floor and lr must be positive')
+    for name in ('log_floor', 'lr'):
+        if not math.isfinite(getattr(cfg, name)) or getattr(cfg, name) <= 0:
+            raise ConfigError(f'{where}.{name}: must be a finite number > 0, '
+                              f'got {getattr(cfg, name)!r}')
+    for name in ('m_init', 'lambda_'):
+        if not math.isfinite(getattr(cfg, name)):
+            raise ConfigError(f'{where}.{name}: must be finite, got '
+                              f'{getattr(cfg, name)!r}')
     fractions = cfg.keep_fractions
     if not fractions or not all(isinstance(f, (int, float)) and 0 < f <= 1
                                 for f in fractions):
@@ -170,6 +177,9 @@ def load_blurmask_config(exp_id_or_path, profile=None):
     """Loads and validates a blur-mask config (every profile checked)."""
     path = find_config(exp_id_or_path)
     raw = merged_raw(path)
+    # The base too, even where the profile overrides its bad values.
+    validate(from_dict(BlurMaskConfig, resolve(raw, None, path), str(path)),
+             str(path))
     for name in (raw.get('profiles') or {}):
         where = f'{path} (profile {name})'
         validate(from_dict(BlurMaskConfig, resolve(raw, name, path), where),

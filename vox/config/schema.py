@@ -25,6 +25,15 @@ class ConfigError(VoxError):
     pass
 
 
+class RangeError(ValueError):
+    """A value out of its range, raised by a schema's ``__post_init__``;
+    ``key`` is the field, which :func:`from_dict` adds to the key path."""
+
+    def __init__(self, key, message):
+        super().__init__(message)
+        self.key = key
+
+
 def _type_name(tp):
     return getattr(tp, '__name__', str(tp))
 
@@ -52,6 +61,8 @@ def from_dict(cls, data, where):
         kwargs[name] = _convert(hints[name], data[name], f'{where}.{name}')
     try:
         return cls(**kwargs)
+    except RangeError as e:  # a dataclass's own range check (__post_init__)
+        raise ConfigError(f'{where}.{e.key}: {e}') from None
     except ValueError as e:  # a dataclass's own check (__post_init__)
         raise ConfigError(f'{where}: {e}') from None
 
@@ -118,7 +129,18 @@ def load_raw(path):
         with open(path) as f:
             raw = yaml.safe_load(f)
     except yaml.YAMLError as e:
-        raise ConfigError(f'{path}: not valid YAML: {e}') from None
+        mark = getattr(e, 'problem_mark', None)
+        where = f':{mark.line + 1}' if mark is not None else ''
+        what = getattr(e, 'problem', None) or str(e).splitlines()[0]
+        raise ConfigError(f'{path}{where}: not valid YAML ({what}); fix the '
+                          f'file') from None
+    except UnicodeDecodeError:
+        raise ConfigError(f'{path}: not UTF-8 text; give a YAML '
+                          f'config') from None
+    except OSError as e:
+        raise ConfigError(f'{path}: cannot read the config ({e.strerror}); '
+                          f'give an experiment ID (vox list) or the path '
+                          f'of a config.yaml') from None
     if not isinstance(raw, dict):
         raise ConfigError(f'{path}: expected a mapping at the top level')
     return raw

@@ -1,4 +1,4 @@
-"""The audio front end shared by every experiment (SPEC "Common audio front end").
+"""The audio front end shared by every experiment (the posts' STFT and bins).
 
 - 16 kHz mono; anything else is mixed down and resampled on load.
 - STFT: 1024-sample periodic Hann window, hop 256, no centring, so a crop of
@@ -26,6 +26,7 @@ import scipy.signal
 import soundfile
 
 from vox.base.errors import VoxError
+from vox.base.files import not_a_file, printable
 
 SAMPLE_RATE = 16000
 N_FFT = 1024
@@ -84,9 +85,13 @@ def load_checked(path, sample_rate=SAMPLE_RATE):
     float files are all read as float32 by soundfile.
     """
     path = Path(path)
-    if not path.is_file():
-        raise AudioError(f'{path}: no such file; fix the path (or the '
-                         f'metadata naming it) or restore the file')
+    problem = not_a_file(path)  # "no such file" only when there is none
+    if problem:
+        raise AudioError(f'{printable(path)}: '
+                         + ('no such file' if problem == 'does not exist'
+                            else problem)
+                         + '; fix the path (or the metadata naming it) or '
+                           'restore the file')
     size = path.stat().st_size
     if size == 0:
         raise AudioError(f'{path}: zero-length file; re-copy or re-export '

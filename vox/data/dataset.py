@@ -60,9 +60,13 @@ def split_by_utterance(utterances, fraction, seed=0):
 
     Every speaker with two or more utterances contributes at least one to
     validation; the choice depends only on the seed and the file names.
+    Each file is used once (the first row naming it), so no file is in both.
     """
-    by_speaker = {}
+    by_speaker, seen = {}, set()
     for u in utterances:
+        if u.path in seen:  # a file listed twice goes to one side only
+            continue
+        seen.add(u.path)
         by_speaker.setdefault(u.speaker, []).append(u)
     train, val = [], []
     for speaker in sorted(by_speaker):

@@ -20,7 +20,6 @@ parallel, and says what it found:
 """
 from __future__ import annotations
 
-import fcntl
 import json
 import multiprocessing
 import os
@@ -34,6 +33,7 @@ import numpy as np
 
 from vox.base.errors import VoxError
 from vox.base.labels import GROUPS
+from vox.base.leftovers import remove_abandoned
 from vox.base.progress import progress
 from vox.config import CorpusConfig
 from vox.data import audio, features
@@ -72,30 +72,23 @@ def _cached_summary(path, file):
 def clean_stale_temps(feature_dir):
     """Remove temp files left by killed writers: a live writer holds an
     flock on its temp file (vox.data.features._atomic_savez)."""
-    for tmp in Path(feature_dir).glob('.*.tmp'):
-        try:
-            fd = os.open(tmp, os.O_RDONLY)
-        except OSError:
-            continue
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
-            continue  # its writer is still running
-        try:
-            tmp.unlink()
-        except OSError:
-            pass
-        finally:
-            os.close(fd)
+    remove_abandoned(Path(feature_dir).glob('.*.tmp'), os.unlink)
 
 
 def _atomic_text(path, text):
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.',
                                suffix='.tmp')
-    with os.fdopen(fd, 'w', encoding='utf-8') as f:
-        f.write(text)
-    os.replace(tmp, path)
+    try:
+        # backslashreplace: a file name that is not UTF-8 shows as \udcNN
+        # instead of failing the whole report
+        with os.fdopen(fd, 'w', encoding='utf-8',
+                       errors='backslashreplace') as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
 
 
 # --- the command -------------------------------------------------------------

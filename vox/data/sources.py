@@ -17,7 +17,7 @@ from vox.base.errors import VoxError
 from vox.base.paths import REPO
 from vox.data import dataset as ds
 from vox.data.corpus import readers
-from vox.data.corpus.manifest import read_manifest
+from vox.data.corpus.manifest import read_manifest, unique_utterances
 from vox.data.corpus.synth import CorpusSpec, ensure_corpus
 from vox.data.features import load_features
 
@@ -70,11 +70,18 @@ def resolve_corpus(source, corpus, seed):
 
 
 def read_utterances(manifest):
-    """The manifest's utterances; a malformed manifest is a VoxError."""
+    """The manifest's utterances, each file once; a malformed manifest is a
+    VoxError.  A file listed twice is used once, saying so (in both splits
+    it would leak validation into training)."""
     try:
-        return read_manifest(manifest)
+        utterances, repeated = unique_utterances(read_manifest(manifest))
     except ValueError as e:
         raise VoxError(str(e)) from None
+    if repeated:
+        print(f'vox: warning: {manifest}: {len(repeated)} row(s) list a file '
+              f'already listed, e.g. {repeated[0]}; each file is used once',
+              file=sys.stderr)
+    return utterances
 
 
 def load_data(data, seed, source=None):

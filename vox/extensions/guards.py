@@ -28,7 +28,12 @@ class NonFiniteError(VoxError):
 
 
 class StopRequested(Exception):
-    """Raised after the stop snapshot is written; the runner exits cleanly."""
+    """Raised after the stop snapshot is written; ``signum`` is the signal
+    that asked for it (the runner exits with 128 + signum)."""
+
+    def __init__(self, message, signum):
+        super().__init__(message)
+        self.signum = signum
 
 
 class RememberingConverter:
@@ -161,7 +166,7 @@ class GracefulStop(training.Extension):
             self._previous[sig] = signal.signal(sig, self._request)
 
     def _request(self, signum, frame):
-        self.requested = signal.Signals(signum).name
+        self.requested = signal.Signals(signum)
         # A second Ctrl-C interrupts at once.
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
@@ -169,8 +174,9 @@ class GracefulStop(training.Extension):
         if self.requested:
             self.take_snapshot(trainer)
             raise StopRequested(
-                f'{self.requested}: stopped at iteration '
-                f'{trainer.updater.iteration}, snapshot written')
+                f'{self.requested.name}: stopped at iteration '
+                f'{trainer.updater.iteration}, snapshot written',
+                int(self.requested))
 
     def finalize(self):
         for sig, handler in self._previous.items():

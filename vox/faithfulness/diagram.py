@@ -32,6 +32,8 @@ from vox.base.labels import BLOG_N_CLASSES, GROUPS
 from vox.config import (EXPERIMENTS_DIR, ConfigError, config_path,
                         known_ids, load_raw, resolve)
 from vox.data.audio import N_BINS  # bins 1..256 of a 1024-point FFT
+from vox.training.registry import TRAINERS
+
 #: The blog's names for vox's activations.
 ACTIVATION_NAMES = {'leaky_relu': 'LeakyReLU', 'relu': 'ReLU',
                     'tanh': 'tanh', 'sigmoid': 'sigmoid',
@@ -101,7 +103,7 @@ def no_diagram_reason(exp_id):
     kind = (config or {}).get('kind')
     if (experiment_dir(exp_id) / 'seed.yaml').exists():
         return None
-    if kind in ('classifier', 'autoencoder', 'stargan'):
+    if kind in TRAINERS:
         return None  # a model but no transcription: check says FAIL
     return f'kind: {kind or "unknown"}, not a neural model'
 

@@ -15,13 +15,14 @@ import os
 import platform
 import shlex
 import shutil
+import tempfile
 from pathlib import Path
 
 import yaml
 
 from vox.base.errors import VoxError
 from vox.base.paths import REPO, git_revision
-from vox.config import to_dict
+from vox.config import ExperimentConfig, from_dict, to_dict
 
 
 def environment(device):
@@ -104,29 +105,111 @@ def new_run_dir(base, profile):
 
 
 def make_run_dir(run_dir):
-    """Creates the folder and proves it is writable before any training."""
+    """Creates the folder and proves it is writable before any training.
+
+    Touches nothing a running job owns: the probe has a name of its own,
+    and leftovers are removed only under the lock (:func:`remove_leftovers`).
+    """
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
-        probe = run_dir / '.write-test'
-        probe.write_text('ok')
-        probe.unlink()
+        fd, probe = tempfile.mkstemp(dir=run_dir, prefix='.write-test-')
+        os.close(fd)
+        os.unlink(probe)
     except OSError as e:
         raise VoxError(f'cannot write results into {run_dir}: {e.strerror}; '
                        f'choose another folder with RESULTS=dir') from None
-    for leftover in run_dir.glob('tmpsnapshot_iter_*'):
-        shutil.rmtree(leftover, ignore_errors=True)  # a write cut by a kill
     return run_dir
 
 
 def lock_run_dir(run_dir):
     """Holds an exclusive lock for the process's lifetime."""
-    handle = open(run_dir / '.lock', 'w')
+    try:
+        handle = open(run_dir / '.lock', 'a')
+    except OSError as e:
+        raise VoxError(f'cannot write results into {run_dir}: {e.strerror}; '
+                       f'choose another folder with RESULTS=dir') from None
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
+        handle.close()
         raise VoxError(f'{run_dir} is in use by another vox process; wait '
                        f'for it or give another RUN=name') from None
     return handle
+
+
+def remove_leftovers(run_dir):
+    """Snapshot writes cut by a kill; only ever called under the lock (a
+    second launch must not delete the running job's snapshot in progress)."""
+    for leftover in run_dir.glob('tmpsnapshot_iter_*'):
+        shutil.rmtree(leftover, ignore_errors=True)
+
+
+#: What a run folder holds before its first iteration: nothing worth keeping.
+BEFORE_TRAINING = {'.lock', 'config.yaml', 'command.txt', 'environment.json',
+                   'labels.json', 'speakers.json'}
+
+
+def remove_if_untrained(created):
+    """Removes the folders this process created (innermost first) when they
+    hold nothing but what is written before training."""
+    for folder in created:
+        try:
+            names = {p.name for p in folder.iterdir()}
+        except OSError:
+            return
+        if not names <= BEFORE_TRAINING:
+            return
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def check_recorded_config(run_dir, config):
+    """Refuses to continue a run folder recorded under another config."""
+    recorded = run_dir / 'config.yaml'
+    if not recorded.exists():
+        return
+    try:
+        with open(recorded) as f:
+            raw = yaml.safe_load(f) or {}
+        raw.pop('corpus', None)  # run facts written beside the config
+        old = to_dict(from_dict(ExperimentConfig, raw, str(recorded)))
+    except (OSError, yaml.YAMLError, VoxError) as e:
+        raise VoxError(f'{recorded}: unreadable ({e}); give another RUN=name '
+                       f'or FRESH=1 for a new run') from None
+    new = to_dict(config)
+    if old != new:
+        keys = differing_keys(old, new)
+        raise VoxError(
+            f'{run_dir} holds a run of {old["id"]} ({old["profile"]}), not '
+            f'{new["id"]} ({new["profile"]}) as configured now (differs in '
+            f'{", ".join(keys[:5])}{" ..." if len(keys) > 5 else ""}); '
+            f'nothing was written; give another RUN=name, or FRESH=1')
+
+
+def differing_keys(a, b, prefix=''):
+    keys = []
+    for k in sorted(set(a) | set(b), key=str):
+        x, y = a.get(k), b.get(k)
+        if isinstance(x, dict) and isinstance(y, dict):
+            keys += differing_keys(x, y, f'{prefix}{k}.')
+        elif x != y:
+            keys.append(f'{prefix}{k}')
+    return keys
+
+
+def check_recorded_labels(run_dir, labels):
+    """Refuses to continue a run on a corpus with other classes."""
+    recorded = run_dir / 'labels.json'
+    if not recorded.exists():
+        return
+    with open(recorded) as f:
+        old = json.load(f)
+    if old != labels.names:
+        raise VoxError(
+            f'{run_dir} was trained on a corpus with classes '
+            f'{tuple(len(v) for v in old.values())}, this corpus has '
+            f'{labels.n_classes} (or other names); nothing was written; '
+            f'give the run\'s corpus (see its config.yaml), another '
+            f'RUN=name, or FRESH=1')
 
 
 def check_disk_space(run_dir, trainer, snapshots_kept):

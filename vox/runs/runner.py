@@ -16,7 +16,8 @@ import numpy as np
 from chainer.training import extensions
 
 from vox.base.device import get_device
-from vox.base.errors import VoxError
+from vox.base.errors import Stopped, VoxError
+from vox.base.labels import GROUPS
 from vox.config import ExperimentConfig, load_config
 from vox.data.sources import load_data
 from vox.extensions.guards import (GracefulStop, NonFiniteGuard,
@@ -24,8 +25,10 @@ from vox.extensions.guards import (GracefulStop, NonFiniteGuard,
                                    StopRequested)
 from vox.reports.report import write_report
 from vox.reports.summary import write_summary
-from vox.runs.folders import (check_disk_space, choose_run_dir, lock_run_dir,
-                              make_run_dir, write_run_info)
+from vox.runs.folders import (check_disk_space, check_recorded_config,
+                              check_recorded_labels, choose_run_dir,
+                              lock_run_dir, make_run_dir, remove_if_untrained,
+                              remove_leftovers, write_run_info)
 from vox.training.registry import trainer_module
 from vox.training.store import snapshots
 
@@ -63,14 +66,113 @@ def run(exp_id, profile=None, device=None, corpus=None, run_name=None,
     device = get_device(device)
     run_dir, snapshot, what = choose_run_dir(
         results, config.id, run_name, config.profile, fresh, resume)
+    created = [d for d in (run_dir, run_dir.parent) if not d.exists()]
     make_run_dir(run_dir)
-    with lock_run_dir(run_dir):
-        return _train(config, device, run_dir, snapshot, what, corpus, argv)
+    try:
+        # Nothing in the folder is touched before the lock is held: a second
+        # launch on a running job's folder must leave it as it is.
+        with lock_run_dir(run_dir):
+            try:
+                remove_leftovers(run_dir)
+                return _train(config, device, run_dir, snapshot, what,
+                              corpus, argv)
+            except BaseException:
+                remove_if_untrained(created)  # no empty run folder left
+                raise
+    except OSError as e:
+        raise disk_error(e, run_dir) from None
+
+
+def disk_error(e, run_dir):
+    """A file-system failure during a run (a full disk, a cache deleted
+    meanwhile), as one line naming the path and how to go on."""
+    where = e.filename or run_dir
+    found = snapshots(run_dir) if run_dir.is_dir() else []
+    resume = (f'{found[-1].name} is kept; free space (or fix the folder) and '
+              f'rerun the same command to resume from it' if found else
+              'free space (or fix the folder) and rerun the same command')
+    return VoxError(f'{where}: {e.strerror or e}; {resume}')
+
+
+def check_label_space(labels, kind):
+    """Says at start-up which label groups have a single class (their heads
+    are trivial); refuses a StarGAN with one speaker: nothing to convert."""
+    single = [(g, labels.names[g][0]) for g in GROUPS
+              if len(labels.names[g]) == 1]
+    if kind == 'stargan' and any(g == 'speaker' for g, _ in single):
+        raise VoxError(
+            f'the corpus has one speaker ({labels.names["speaker"][0]}): a '
+            f'StarGAN converts between speakers and needs two or more; give '
+            f'a corpus with several speakers')
+    for group, name in single:
+        print(f'vox: warning: the corpus has a single {group} ({name}): '
+              + ('the AutoEncoder does not use labels' if kind ==
+                 'autoencoder' else f'the {group} head is trivial (always '
+                 f'right, nothing to learn)') + '; training anyway',
+              file=sys.stderr)
+
+
+def check_batch_size(config, data):
+    """A batch larger than the training set would only repeat crops (and a
+    huge one is killed for memory with nothing printed)."""
+    n, b = len(data.train), config.train.batch_size
+    if b > n:
+        raise VoxError(
+            f'train.batch_size {b} is larger than the {n} training crops of '
+            f'{data.manifest}; lower train.batch_size to {n} or less, or '
+            f'use a larger corpus')
+
+
+def snapshot_problem(path):
+    """Why ``path`` is not a readable snapshot, or None.  Every array is
+    read (zip CRCs checked) before any of it goes into the trainer."""
+    try:
+        with np.load(str(path)) as z:
+            for name in z.files:
+                z[name]
+    except Exception as e:  # truncated, not a zip, bad CRC, ...
+        return str(e).splitlines()[0] if str(e) else type(e).__name__
+    return None
+
+
+def load_snapshot(trainer, config, run_dir, snapshot):
+    """Loads RESUME= (``snapshot``) or else the newest snapshot in the
+    folder that loads (saying which it skipped); returns it or None."""
+    candidates = [Path(snapshot)] if snapshot is not None \
+        else snapshots(run_dir)[::-1]
+    skipped = []
+    for path in candidates:
+        problem = snapshot_problem(path)
+        if problem:
+            skipped.append(f'{path.name} ({problem})')
+            continue
+        try:
+            chainer.serializers.load_npz(str(path), trainer)
+        except (KeyError, ValueError) as e:
+            raise VoxError(
+                f'{path}: not a snapshot of {config.id} ({config.profile}): '
+                f'{str(e).splitlines()[0]}; give a snapshot of this '
+                f'experiment and profile, or another RUN=name') from None
+        if skipped:
+            print(f'vox: warning: {"; ".join(skipped)} does not load; '
+                  f'resuming from the newest one that does, {path.name}',
+                  file=sys.stderr)
+        return path
+    if skipped:
+        raise VoxError(f'no snapshot in {run_dir} loads: {"; ".join(skipped)}'
+                       f'; delete them to start over, or give another '
+                       f'RUN=name')
+    return None
 
 
 def _train(config, device, run_dir, snapshot, what, corpus, argv):
+    # The folder's record and the snapshot are checked against this config
+    # before anything is written: a mismatched resume writes nothing.
+    check_recorded_config(run_dir, config)
     data = load_data(config.data, config.seed, corpus)
-    write_run_info(run_dir, config, data, device, argv or sys.argv)
+    check_label_space(data.labels, config.kind)
+    check_batch_size(config, data)
+    check_recorded_labels(run_dir, data.labels)
     print(f'vox: {config.id} ({config.profile}): {what} in {run_dir}')
     print(f'vox: corpus {data.manifest} classes {data.labels.n_classes}, '
           f'{len(data.train)} training / {len(data.validation)} validation '
@@ -80,28 +182,28 @@ def _train(config, device, run_dir, snapshot, what, corpus, argv):
         config, data, run_dir, device)
     attach_guards(trainer, data, config)
     check_disk_space(run_dir, trainer, config.report.snapshots_kept)
-    # The snapshot to resume from, RESUME= or else the newest complete one
-    # in the folder, is loaded here, before trainer.run, which is why the
-    # snapshot extension has no autoload (vox/training/common.py).
+    # The snapshot to resume from, RESUME= or else the newest one in the
+    # folder that loads, is loaded here, before trainer.run, which is why
+    # the snapshot extension has no autoload (vox/training/common.py).
     # Chainer's autoload happens inside trainer.run, in the snapshot
     # extension's initialize at priority -100, after extensions of higher
     # priority have initialised from their fresh state: ExponentialShift
     # sets the optimizer's lr from its not-yet-loaded schedule (the lr
     # itself is not in the snapshot), so a resumed cfcefd21 trained with
     # the undecayed lr until the next decay.
-    if snapshot is None:
-        found = snapshots(run_dir)
-        snapshot = found[-1] if found else None
+    snapshot = load_snapshot(trainer, config, run_dir, snapshot)
     if snapshot is not None:
-        chainer.serializers.load_npz(str(snapshot), trainer)
         print(f'vox: resumed from {Path(snapshot).name} (iteration '
               f'{trainer.updater.iteration})', flush=True)
+    write_run_info(run_dir, config, data, device, argv or sys.argv)
     start = time.time()
     try:
         trainer.run(show_loop_exception_msg=False)
     except StopRequested as e:
-        print(f'vox: {e}; rerun the same command to resume', file=sys.stderr)
-        return run_dir
+        # Not finished: a non-zero status (128 + the signal, as the shell
+        # gives) keeps `make exp-X && next-step` from going on.
+        raise Stopped(f'{e}; rerun the same command to resume',
+                      128 + e.signum) from None
     write_summary(run_dir, config, trainer, time.time() - start)
     write_report(run_dir)
     return run_dir

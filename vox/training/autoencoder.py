@@ -11,24 +11,17 @@ import chainer.functions as F
 from vox.extensions.samples import (SampleWriter, autoencoder_transform,
                                     sample_crops)
 from vox.links.autoencoder import AutoEncoder
-from vox.training.common import (add_reports, every_or_end, pick_model,
-                                 single_model_trainer)
+from vox.training.common import (ModelLoss, add_reports, every_or_end,
+                                 pick_model, single_model_trainer)
 
 #: Validation crops written as samples (spectrograms + audio) each time.
 SAMPLE_CROPS = 4
 
 
-class AutoEncoderLoss(chainer.Chain):
-    """MSE of the reconstruction; the labels are accepted and ignored.
+class AutoEncoderLoss(ModelLoss):
+    """MSE of the reconstruction; the labels are accepted and ignored."""
 
-    The same ``forward`` serves training and the Evaluator, so training and
-    validation figures are computed the same way.
-    """
-
-    def __init__(self, autoencoder):
-        super().__init__()
-        with self.init_scope():
-            self.autoencoder = autoencoder
+    LINK = 'autoencoder'
 
     def forward(self, x, speaker=None, birthplace=None, sex=None):
         y = self.autoencoder(x)

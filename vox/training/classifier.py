@@ -4,21 +4,14 @@ import chainer.functions as F
 
 from vox.base.labels import GROUPS
 from vox.links.classifier import Classifier
-from vox.training.common import (add_reports, pick_model,
+from vox.training.common import (ModelLoss, add_reports, pick_model,
                                  single_model_trainer)
 
 
-class ClassifierLoss(chainer.Chain):
-    """Sum of the three softmax cross entropies; reports each head.
+class ClassifierLoss(ModelLoss):
+    """Sum of the three softmax cross entropies; reports each head."""
 
-    The same ``forward`` serves training and the Evaluator, so training and
-    validation figures are computed the same way.
-    """
-
-    def __init__(self, classifier):
-        super().__init__()
-        with self.init_scope():
-            self.classifier = classifier
+    LINK = 'classifier'
 
     def forward(self, x, speaker, birthplace, sex):
         logits = self.classifier(x)

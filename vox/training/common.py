@@ -12,6 +12,22 @@ from vox.base.errors import VoxError  # noqa: E402
 from vox.training.curves import style_axes  # noqa: E402
 
 
+class ModelLoss(chainer.Chain):
+    """A model and its loss as one Chain (the classifier's, the AE's).
+
+    The same ``forward`` serves training and the Evaluator, so training and
+    validation figures are computed the same way.  The model is the child
+    named ``LINK``, which is part of its path in a snapshot.
+    """
+
+    LINK = None
+
+    def __init__(self, model):
+        super().__init__()
+        with self.init_scope():
+            setattr(self, self.LINK, model)
+
+
 def pick_model(table, section, what):
     """The class ``table[section.name]`` (``section``: a ModelConfig); an
     unknown name is a VoxError listing the known ones."""

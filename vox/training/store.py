@@ -9,6 +9,7 @@ the Trainer snapshot stores that link.  Commands that use a trained model
 import dataclasses
 import json
 import re
+import zipfile
 from pathlib import Path
 
 import chainer
@@ -83,6 +84,9 @@ def load_models(run_dir, snapshot=None, device=None):
         except (KeyError, ValueError) as e:
             raise VoxError(f'{snapshot}: does not hold the {name} of a '
                            f'{run.config.kind} run ({e})') from None
+        except (OSError, EOFError, zipfile.BadZipFile) as e:  # cut by a crash
+            raise VoxError(f'{snapshot}: unreadable ({e}); give an older '
+                           f'snapshot with --snapshot') from None
         if device is not None:
             link.to_device(device)
     return run, models

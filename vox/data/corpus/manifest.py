@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, List, Optional
 
+from vox.base.files import not_a_file, resolved
+
 COLUMNS = ('path', 'speaker', 'birthplace', 'sex')
 REQUIRED = ('path', 'speaker')
 _SEX = {'m': 'M', 'male': 'M', 'f': 'F', 'female': 'F'}
@@ -90,6 +92,28 @@ def write_manifest(path, utterances: Iterable[Utterance]) -> Path:
     return path
 
 
+def unique_utterances(utterances):
+    """(each file once, in order; descriptions of the rows dropped).
+
+    A file listed twice with the same labels is used once; with other
+    labels it is a :class:`ManifestError` (which labels are right is for
+    the user to say)."""
+    first, out, repeated = {}, [], []
+    for u in utterances:
+        seen = first.get(u.path)
+        if seen is None:
+            first[u.path] = u
+            out.append(u)
+        elif seen == u:
+            repeated.append(str(u.path))
+        else:
+            raise ManifestError(
+                f'{u.path} is listed twice with different labels ('
+                f'{seen.speaker}/{seen.birthplace}/{seen.sex} and '
+                f'{u.speaker}/{u.birthplace}/{u.sex}); keep one row per file')
+    return out, repeated
+
+
 def read_manifest(path) -> List[Utterance]:
     """Read a manifest; raise ManifestError naming file and line on a fault."""
     path = Path(path)
@@ -133,10 +157,11 @@ def read_manifest(path) -> List[Utterance]:
         p = Path(row['path'])
         if not p.is_absolute():
             p = folder / p
-        p = p.resolve()
-        if not p.is_file():
+        p = resolved(p)
+        problem = not_a_file(p)
+        if problem:
             raise ManifestError(
-                f'{where}:{n}: audio file {p} does not exist; fix the path '
+                f'{where}:{n}: audio file {p} {problem}; fix the path '
                 f'(relative paths start at the manifest\'s folder) or remove '
                 f'the row')
         sex = row.get('sex') or None

@@ -45,6 +45,7 @@ from typing import Dict, List, Optional
 
 from vox.data.corpus.manifest import Utterance, write_manifest
 from vox.base.errors import VoxError
+from vox.base.files import is_utf8_name, not_a_file, printable, resolved
 
 KINDS = ('manifest', 'jvs', 'vctk', 'csj', 'synth')
 AUDIO_EXT = ('.wav', '.flac')
@@ -130,6 +131,7 @@ def read_table(path) -> Listing:
     idx = {c: header.index(c) for c in ('path', 'speaker', 'birthplace',
                                         'sex') if c in header}
     out = Listing('manifest', path)
+    first = {}  # path -> (line, utterance) of the row that lists it first
     for n, fields in enumerate(rows[1:], start=2):
         if not any(f.strip() for f in fields):
             continue
@@ -145,10 +147,11 @@ def read_table(path) -> Listing:
                                         'fill in both or remove the row'))
             continue
         p = Path(row['path'])
-        p = (p if p.is_absolute() else folder / p).resolve()
-        if not p.is_file():
+        p = resolved(p if p.is_absolute() else folder / p)
+        problem = not_a_file(p)
+        if problem:
             out.problems.append(Problem(
-                str(p), f'listed at {where} but the file does not exist',
+                str(p), f'listed at {where} but it {problem}',
                 'fix the path (relative to the manifest folder) or remove '
                 'the row'))
             continue
@@ -157,9 +160,18 @@ def read_table(path) -> Listing:
             out.problems.append(Problem(
                 where, f'sex {sex!r} is not M or F',
                 'spell it M or F; the file is used without a sex'))
-        out.utterances.append(Utterance(p, row['speaker'],
-                                        row.get('birthplace') or None,
-                                        _sex(sex)))
+        u = Utterance(p, row['speaker'], row.get('birthplace') or None,
+                      _sex(sex))
+        if p in first:  # in both splits it would leak validation into training
+            line, seen = first[p]
+            out.problems.append(Problem(
+                where, f'lists {p} again (first at line {line}'
+                + (')' if seen == u else ', with other labels)'),
+                f'remove the duplicate row; the file is used once, with the '
+                f'labels of line {line}'))
+            continue
+        first[p] = (n, u)
+        out.utterances.append(u)
     _report_unlisted(out, folder, {u.path for u in out.utterances} |
                      {Path(pr.path) for pr in out.problems})
     return settle_sexes(out)
@@ -167,11 +179,12 @@ def read_table(path) -> Listing:
 
 def _report_unlisted(listing, folder, known, limit=None):
     """Audio files under ``folder`` that no metadata row mentions."""
-    for p in sorted(folder.rglob('*')):
+    for p in sorted(folder.rglob('*')):  # rglob follows no symlinked dirs
         if p.suffix.lower() in AUDIO_EXT and p.is_file() \
-                and p.resolve() not in known:
+                and resolved(p) not in known:
             listing.problems.append(Problem(
-                str(p.resolve()), 'audio file without metadata (not listed)',
+                printable(resolved(p)),
+                'audio file without metadata (not listed)',
                 'add a row for it or move it out of the corpus folder'))
 
 
@@ -219,12 +232,17 @@ def read_jvs(path, subsets=JVS_SUBSETS) -> Listing:
             for wav in sorted((spk_dir / subset).glob('wav24kHz16bit/*')):
                 if wav.suffix.lower() not in AUDIO_EXT:
                     continue
+                if not_a_file(wav):  # a folder or link loop named x.wav
+                    out.problems.append(Problem(
+                        printable(wav), f'named like audio but it '
+                        f'{not_a_file(wav)}', 'rename or remove it'))
+                    continue
                 if spk not in sexes and gender_file.is_file():
                     out.problems.append(Problem(
                         str(wav), f'speaker {spk} has no line in '
                         f'{gender_file.name}; used without a sex',
                         f'add "{spk} M|F" to {gender_file.name}'))
-                out.utterances.append(Utterance(wav.resolve(), spk, None,
+                out.utterances.append(Utterance(resolved(wav), spk, None,
                                                 sexes.get(spk)))
     return out
 
@@ -280,6 +298,11 @@ def read_vctk(path, mic='mic1', birthplace='accent') -> Listing:
         files = sorted((root / 'wav48').glob('p*/*.wav'))
     for f in files:
         spk = f.parent.name
+        if not_a_file(f):  # a folder or link loop named like audio
+            out.problems.append(Problem(
+                printable(f), f'named like audio but it {not_a_file(f)}',
+                'rename or remove it'))
+            continue
         if spk not in info:
             out.problems.append(Problem(
                 str(f), f'speaker {spk} has no row in speaker-info.txt',
@@ -288,7 +311,7 @@ def read_vctk(path, mic='mic1', birthplace='accent') -> Listing:
             continue
         sex, accent, region = info[spk]
         place = accent if birthplace == 'accent' else region
-        out.utterances.append(Utterance(f.resolve(), spk, place, sex))
+        out.utterances.append(Utterance(resolved(f), spk, place, sex))
     return settle_sexes(out)
 
 
@@ -340,7 +363,7 @@ def read_csj(path) -> Listing:
                 f'talk {talk} in {Path(src).name} has no audio file',
                 'copy the WAV folder from the CSJ media'))
             continue
-        out.utterances.append(Utterance(wavs[talk].resolve(), spk, place,
+        out.utterances.append(Utterance(resolved(wavs[talk]), spk, place,
                                         sex))
     for talk, w in sorted(wavs.items()):
         if talk not in talks:
@@ -383,6 +406,10 @@ def split_spec(spec):
     kind, sep, rest = spec.partition(':')
     if sep and kind in KINDS:
         return kind, rest
+    if sep and re.fullmatch(r'[A-Za-z]\w+', kind) and not Path(spec).exists():
+        raise CorpusError(f'CORPUS={spec}: unknown corpus kind {kind!r}; '
+                          f'kinds: {", ".join(KINDS)} (kind:path), or a bare '
+                          f'path to auto-detect')
     return (None, spec) if spec != 'synth' else ('synth', '')
 
 
@@ -393,6 +420,10 @@ def read_corpus(spec, *, mic='mic1', birthplace='accent',
     if kind == 'synth':
         raise CorpusError('CORPUS=synth is generated, not read; use '
                           'vox.data.sources.resolve_corpus')
+    if kind is None and not Path(path).expanduser().exists():
+        raise CorpusError(f'{path}: {not_a_file(Path(path).expanduser())}; '
+                          f'give a corpus folder or manifest (kinds: '
+                          f'manifest, jvs, vctk, csj)')
     if kind is None:
         kind = detect(path)
         if kind is None:
@@ -405,14 +436,32 @@ def read_corpus(spec, *, mic='mic1', birthplace='accent',
                   file=sys.stderr)
     p = Path(path).expanduser()
     if not p.exists():
-        raise CorpusError(f'{p}: no such file or folder')
+        raise CorpusError(f'{p}: {not_a_file(p)}; give a corpus folder or '
+                          f'manifest (kinds: manifest, jvs, vctk, csj)')
     if kind == 'manifest':
-        return read_table(p / 'manifest.tsv' if p.is_dir() else p)
-    if kind == 'jvs':
-        return read_jvs(p, subsets)
-    if kind == 'vctk':
-        return read_vctk(p, mic, birthplace)
-    return read_csj(p)
+        listing = read_table(p / 'manifest.tsv' if p.is_dir() else p)
+    elif kind == 'jvs':
+        listing = read_jvs(p, subsets)
+    elif kind == 'vctk':
+        listing = read_vctk(p, mic, birthplace)
+    else:
+        listing = read_csj(p)
+    return drop_undecodable(listing)
+
+
+def drop_undecodable(listing):
+    """Files whose names are not valid UTF-8 cannot go into a manifest (a
+    UTF-8 text file): reported and left out, not a crash."""
+    kept = []
+    for u in listing.utterances:
+        if is_utf8_name(u.path):
+            kept.append(u)
+        else:
+            listing.problems.append(Problem(
+                printable(u.path), 'file name is not valid UTF-8',
+                'rename it (e.g. convmv -f latin1 -t utf8) to use it'))
+    listing.utterances = kept
+    return listing
 
 
 def manifest_for(spec, cache_dir, **options):

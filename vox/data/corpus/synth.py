@@ -25,6 +25,7 @@ byte-identical WAV files.
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import multiprocessing
@@ -41,6 +42,7 @@ import pyworld
 from scipy.io import wavfile
 from scipy.ndimage import gaussian_filter1d
 
+from vox.base.leftovers import remove_abandoned
 from vox.data.corpus.manifest import Utterance, write_manifest
 
 #: Bump when the generator's output changes: it is part of the cache key.
@@ -526,11 +528,13 @@ def ensure_corpus(cache_dir, spec: CorpusSpec = CorpusSpec(),
 
     The corpus lives in ``cache_dir/synth-<hash>/``; it is generated in a
     temporary folder beside it and renamed into place when complete, so an
-    interrupted run never leaves a folder that looks complete.
+    interrupted run never leaves a folder that looks complete, and the temp
+    folder of a killed one is removed on the next start.
     """
     cache_dir = Path(cache_dir)
     final = cache_dir / f'synth-{spec_hash(spec)}'
     manifest = final / 'manifest.tsv'
+    remove_stale_generations(cache_dir)  # on every start: nothing left over
     if manifest.is_file():
         return manifest
     cache_dir.mkdir(parents=True, exist_ok=True)
@@ -538,6 +542,7 @@ def ensure_corpus(cache_dir, spec: CorpusSpec = CorpusSpec(),
     print(f'vox: generating built-in corpus ({spec.n_speakers} speakers, '
           f'{n_utt} utterances) into {final}', file=sys.stderr, flush=True)
     tmp = Path(tempfile.mkdtemp(dir=cache_dir, prefix=f'.{final.name}.tmp-'))
+    held = _hold(tmp)  # until renamed: tells a live generation from a dead one
     try:
         generate_corpus(tmp, spec, workers=workers)
         try:
@@ -548,4 +553,19 @@ def ensure_corpus(cache_dir, spec: CorpusSpec = CorpusSpec(),
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+        os.close(held)
     return manifest
+
+
+def _hold(folder):
+    """An flock on ``folder`` held by this process until the fd is closed."""
+    fd = os.open(folder, os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return fd
+
+
+def remove_stale_generations(cache_dir):
+    """Removes the temp folders of generations that were killed: a live
+    generation holds an flock on its folder (:func:`_hold`)."""
+    remove_abandoned(Path(cache_dir).glob('.synth-*.tmp-*'),
+                     lambda tmp: shutil.rmtree(tmp, ignore_errors=True))

@@ -1,0 +1,95 @@
+"""What a path given on the command line or in a manifest really is.
+
+Every message says what the path is, so "does not exist" is said only of
+paths that do not exist: a folder, a symbolic link loop or a special file
+each get their own words.  Outputs are checked before any work is done:
+never the input itself (by resolved path or inode), never a folder, never
+in a folder that cannot be written.
+"""
+import errno
+import os
+import stat
+from pathlib import Path
+
+from vox.base.errors import VoxError
+
+
+def resolved(path):
+    """``path`` made absolute with its links resolved where they resolve
+    (a symbolic link loop is left as it is, not raised)."""
+    try:
+        return Path(path).resolve()
+    except (OSError, RuntimeError):  # RuntimeError: a loop, Python < 3.13
+        return Path(os.path.abspath(path))
+
+
+def not_a_file(path):
+    """Why ``path`` is not a regular file one can read, or None if it is."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return ('is a broken symbolic link' if os.path.islink(path)
+                else 'does not exist')
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            return 'is a symbolic link loop'
+        if e.errno == errno.ENOTDIR:
+            return 'does not exist (a parent is a file, not a folder)'
+        return f'cannot be read ({e.strerror})'
+    if stat.S_ISDIR(st.st_mode):
+        return 'is a folder, not a file'
+    if not stat.S_ISREG(st.st_mode):
+        return 'is not a regular file'
+    return None
+
+
+def printable(path):
+    """``str(path)`` that can be written anywhere: bytes of a file name that
+    are not valid UTF-8 are shown as ``\\xNN``."""
+    return os.fsencode(str(path)).decode('utf-8', 'backslashreplace')
+
+
+def is_utf8_name(path):
+    try:
+        str(path).encode('utf-8')
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def same_file(a, b):
+    """Whether ``a`` and ``b`` name the same file (inode or resolved path)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return resolved(a) == resolved(b)
+
+
+def check_output_file(output, inputs=(), flag='--output', create=False):
+    """Refuses, in one line, an output file that is one of ``inputs``, is a
+    folder, or lies in a folder that does not exist (unless ``create``: it
+    is created) or cannot be written."""
+    out = Path(output)
+    for given in inputs:
+        if given is not None and same_file(given, out):
+            raise VoxError(f'{flag} {output} is the input {given}; writing it '
+                           f'would destroy the source; give another {flag}')
+    if out.is_dir():
+        raise VoxError(f'{flag} {output}: is a folder; give a file name, '
+                       f'e.g. {out / "out.wav"}')
+    parent = out.parent
+    if create and not parent.exists():
+        try:
+            parent.mkdir(parents=True)
+        except OSError as e:
+            raise VoxError(f'{flag} {output}: cannot create the folder '
+                           f'{parent} ({e.strerror}); give another '
+                           f'{flag}') from None
+    if not parent.is_dir():
+        raise VoxError(f'{flag} {output}: the folder {parent} does not '
+                       f'exist; create it or give another {flag}')
+    if not os.access(parent, os.W_OK) or (out.exists() and
+                                          not os.access(out, os.W_OK)):
+        raise VoxError(f'{flag} {output}: not writable (read-only disk or '
+                       f'no permission); give another {flag}')
+    return out
