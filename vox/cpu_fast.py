@@ -125,6 +125,7 @@ import ctypes
 import ctypes.util
 import os
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy
 import chainer
@@ -162,7 +163,8 @@ def _blas_threads_fn():
     return None
 
 
-_THREADS = {'fn': None, 'looked': False, 'pool': None, 'off': False}
+_THREADS = {'fn': None, 'looked': False, 'pool': None, 'pool_size': 0,
+            'off': False}
 PARALLEL_MIN_BYTES = 2 ** 20
 
 
@@ -189,10 +191,10 @@ def parallel(fn, n, nbytes):
     if k <= 1:
         fn(0, n)
         return
+    if _THREADS['pool_size'] < k - 1:
+        _THREADS['pool'] = ThreadPoolExecutor(k - 1)
+        _THREADS['pool_size'] = k - 1
     pool = _THREADS['pool']
-    if pool is None or pool._max_workers < k - 1:
-        from concurrent.futures import ThreadPoolExecutor
-        pool = _THREADS['pool'] = ThreadPoolExecutor(k - 1)
     bounds = [n * i // k for i in range(k + 1)]
     futures = [pool.submit(fn, bounds[i], bounds[i + 1])
                for i in range(1, k)]
