@@ -9,13 +9,14 @@ RESULTS ?=
 FRESH   ?=
 RESUME  ?=
 RUNS    ?=
+NPROC   ?=
 
 RUN_OPTS = $(if $(PROFILE),--profile $(PROFILE)) $(if $(DEVICE),--device $(DEVICE)) \
            $(if $(CORPUS),--corpus $(CORPUS)) $(if $(RUN),--run $(RUN)) \
            $(if $(RESULTS),--results $(RESULTS)) $(if $(FRESH),--fresh) \
            $(if $(RESUME),--resume $(RESUME))
 
-.PHONY: help install test exp-% corpus prepare compare check list clean-venv compat-check bench
+.PHONY: help install install-mpi test exp-% corpus prepare compare check list clean-venv compat-check bench
 
 help:
 	@echo "make install                 create .venv with pinned dependencies"
@@ -24,6 +25,9 @@ help:
 	@echo "             [RUN=name] [RESULTS=dir] [FRESH=1] [RESUME=snapshot]"
 	@echo "                             rerun an experiment by ID (resumes the newest"
 	@echo "                             unfinished run unless FRESH=1)"
+	@echo "             [NPROC=N]          N > 1: data-parallel over N MPI ranks"
+	@echo "                             (mpiexec -n N ... --distributed; make install-mpi)"
+	@echo "make install-mpi             add mpi4py + MPICH wheels to .venv (.[mpi])"
 	@echo "make list                    list experiment IDs"
 	@echo "make corpus                  generate the built-in corpus into the cache"
 	@echo "make prepare CORPUS=kind:path check a corpus, cache its features, report"
@@ -40,8 +44,14 @@ install: $(VENV)/.installed
 test: $(VENV)/.installed
 	$(PY) -m pytest tests
 
+# NPROC=N: N ranks of `vox run --distributed` (docs/distributed.md).
 exp-%: $(VENV)/.installed
-	$(PY) -m vox.cli run $* $(RUN_OPTS)
+	$(if $(filter-out 1,$(NPROC)),$(VENV)/bin/mpiexec -n $(NPROC) )$(PY) -m vox.cli run $* $(RUN_OPTS)$(if $(filter-out 1,$(NPROC)), --distributed)
+
+# mpi4py and MPICH from PyPI wheels: no system MPI needed.
+install-mpi: $(VENV)/.installed
+	PIP_CONSTRAINT=$(CURDIR)/constraints.txt $(PY) -m pip --disable-pip-version-check install -q --no-build-isolation -e '.[mpi]'
+	$(PY) -c 'import mpi4py.MPI, chainermn; print("vox: mpi4py", mpi4py.__version__, "ready")'
 
 list: $(VENV)/.installed
 	$(PY) -m vox.cli list

@@ -21,6 +21,9 @@ setup(
         # the NumPy-2/CuPy-14 route is described in docs/compat.md.
         'gpu': ['cupy-cuda12x>=13,<14'],
         'test': ['pytest'],
+        # vox run ID --distributed (ChainerMN, shipped in chainer): mpi4py
+        # and an MPI from PyPI wheels, so no system MPI is needed.
+        'mpi': ['mpi4py>=4,<5', 'mpich>=4'],
     },
     entry_points={'console_scripts': ['vox = vox.cli:main']},
 )

@@ -14,6 +14,13 @@ def add_run_options(p):
                    help='start a new run even if an unfinished one exists')
     p.add_argument('--resume', metavar='SNAPSHOT',
                    help='resume from this snapshot file')
+    p.add_argument('--distributed', action='store_true',
+                   help='data-parallel over the ranks of mpiexec -n N '
+                   '(ChainerMN; needs pip install -e .[mpi]); the config\'s '
+                   'minibatch is the global one')
+    p.add_argument('--communicator', help='ChainerMN communicator with '
+                   '--distributed (default: pure_nccl on GPUs, naive on '
+                   'the CPU)')
 
 
 def register(sub):
@@ -35,10 +42,18 @@ def main(args):
     common = dict(device=args.device, corpus=args.corpus, run_name=args.run,
                   results=args.results, argv=sys.argv)
     if isinstance(config, BlurMaskConfig):  # ... and the loop, once
+        if args.distributed:
+            raise VoxError(f'{args.id}: --distributed is for trained '
+                           f'experiments; blur-mask runs are one process')
         run_blurmask(config, input_wav=args.input, **common)
         return 0
     if args.input:
         raise VoxError(f'--input is for blurmask experiments only, not '
                        f'{args.id}')
+    if args.distributed:  # one rank of mpiexec -n N
+        from vox.runs.distributed import run_distributed
+        run_distributed(config, fresh=args.fresh, resume=args.resume,
+                        communicator=args.communicator, **common)
+        return 0
     run_trainer(config, fresh=args.fresh, resume=args.resume, **common)
     return 0

@@ -39,8 +39,10 @@ class StopRequested(Exception):
 class RememberingConverter:
     """Wraps an updater's converter and keeps the last batch it converted."""
 
-    def __init__(self, converter):
+    def __init__(self, converter,
+                 batch_file='nonfinite_batch_iter_{iteration}.npz'):
         self.converter = converter
+        self.batch_file = batch_file  # each rank its own, when distributed
         self.last_batch = None
 
     def __call__(self, batch, device=None):
@@ -134,8 +136,10 @@ class NonFiniteGuard(training.Extension):
     priority = training.PRIORITY_WRITER + 100  # before snapshots and logs
     name = 'non_finite_guard'
 
-    def __init__(self, converter):
+    def __init__(self, converter,
+                 batch_file='nonfinite_batch_iter_{iteration}.npz'):
         self.converter = converter
+        self.batch_file = batch_file  # each rank its own, when distributed
 
     def __call__(self, trainer):
         iteration = trainer.updater.iteration
@@ -143,7 +147,8 @@ class NonFiniteGuard(training.Extension):
             _non_finite_parameter(trainer.updater.get_all_optimizers())
         if bad is None:
             return
-        saved = f'{trainer.out}/nonfinite_batch_iter_{iteration}.npz'
+        saved = f'{trainer.out}/' + self.batch_file.format(
+            iteration=iteration)
         _save_batch(saved, self.converter.last_batch)
         raise NonFiniteError(
             f'{bad} at iteration {iteration}; the run stopped before '
@@ -156,8 +161,11 @@ class GracefulStop(training.Extension):
     priority = -1000  # after everything else this iteration
     name = 'graceful_stop'
 
-    def __init__(self, take_snapshot):
+    def __init__(self, take_snapshot, agree=bool):
         self.take_snapshot = take_snapshot
+        # Distributed runs: whether any rank was asked (every rank stops
+        # at the same iteration, or one would wait for the others forever).
+        self.agree = agree
         self.requested = None
         self._previous = {}
 
@@ -171,12 +179,14 @@ class GracefulStop(training.Extension):
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
     def __call__(self, trainer):
-        if self.requested:
+        if self.agree(self.requested):
+            # A rank that was not signalled itself stops as asked: SIGTERM.
+            requested = self.requested or signal.SIGTERM
             self.take_snapshot(trainer)
             raise StopRequested(
-                f'{self.requested.name}: stopped at iteration '
+                f'{requested.name}: stopped at iteration '
                 f'{trainer.updater.iteration}, snapshot written',
-                int(self.requested))
+                int(requested))
 
     def finalize(self):
         for sig, handler in self._previous.items():

@@ -6,6 +6,7 @@ Chainer's ``log``, the PlotReport PNGs, samples, snapshots and a summary
 beside the blog's figures.  This module is the run loop around the
 Trainer: seeding, the guards, resuming and what is written at the end.
 """
+import io
 import random
 import sys
 import time
@@ -29,6 +30,7 @@ from vox.runs.folders import (check_disk_space, check_recorded_config,
                               check_recorded_labels, choose_run_dir,
                               lock_run_dir, make_run_dir, remove_if_untrained,
                               remove_leftovers, write_run_info)
+from vox.training.distributed import current as current_parallel
 from vox.training.registry import trainer_module
 from vox.training.store import snapshots
 
@@ -41,16 +43,26 @@ def seed_everything(seed, device):
         device.xp.random.seed(seed)
 
 
-def attach_guards(trainer, data, config):
+def attach_guards(trainer, data, config, parallel=None):
+    """NonFiniteGuard, RandomStates and GracefulStop; in a distributed run
+    (``parallel``, default: this process's) each rank saves its own
+    non-finite batch, only rank 0 writes the stop snapshot and every rank
+    stops at the same iteration."""
+    parallel = parallel or current_parallel()
     updater = trainer.updater
     updater.converter = RememberingConverter(updater.converter)
-    trainer.extend(NonFiniteGuard(updater.converter))
+    batch_file = 'nonfinite_batch_iter_{iteration}' + (
+        f'_rank{parallel.rank}.npz' if parallel.size > 1 else '.npz')
+    trainer.extend(NonFiniteGuard(updater.converter, batch_file))
     trainer.extend(RandomStates({'crops': data.train.rng,
                                  'order': data.order_rng}))
     stop_snapshot = extensions.snapshot(
         filename='snapshot_iter_{.updater.iteration}',
         n_retains=config.report.snapshots_kept)
-    trainer.extend(GracefulStop(stop_snapshot))
+    if not parallel.is_writer:
+        def stop_snapshot(trainer):  # rank 0 writes the run folder
+            pass
+    trainer.extend(GracefulStop(stop_snapshot, agree=parallel.any))
 
 
 def run(exp_id, profile=None, device=None, corpus=None, run_name=None,
@@ -165,23 +177,37 @@ def load_snapshot(trainer, config, run_dir, snapshot):
     return None
 
 
-def _train(config, device, run_dir, snapshot, what, corpus, argv):
+def _train(config, device, run_dir, snapshot, what, corpus, argv,
+           parallel=None, notes=None):
+    """Trains in ``run_dir``; ``parallel``: this rank's hooks in a
+    distributed run (vox/runs/distributed.py), where every rank runs this
+    and only rank 0 reads and writes the folder; ``notes(data)``: lines it
+    prints at start-up."""
+    parallel = parallel or current_parallel()
+    writer = parallel.is_writer
     # The folder's record and the snapshot are checked against this config
     # before anything is written: a mismatched resume writes nothing.
-    check_recorded_config(run_dir, config)
-    data = load_data(config.data, config.seed, corpus)
-    check_label_space(data.labels, config.kind)
+    if writer:
+        check_recorded_config(run_dir, config)
+        data = load_data(config.data, config.seed, corpus)  # cache first
+    parallel.broadcast(None)
+    if not writer:
+        data = load_data(config.data, config.seed, corpus)
+    if writer:
+        check_label_space(data.labels, config.kind)
     check_batch_size(config, data)
-    check_recorded_labels(run_dir, data.labels)
-    print(f'vox: {config.id} ({config.profile}): {what} in {run_dir}')
-    print(f'vox: corpus {data.manifest} classes {data.labels.n_classes}, '
-          f'{len(data.train)} training / {len(data.validation)} validation '
-          f'crops, device {device}')
+    if writer:
+        check_recorded_labels(run_dir, data.labels)
+        print(f'vox: {config.id} ({config.profile}): {what} in {run_dir}')
+        print(f'vox: corpus {data.manifest} classes '
+              f'{data.labels.n_classes}, {len(data.train)} training / '
+              f'{len(data.validation)} validation crops, device {device}')
+        for line in (notes(data) if notes else []):
+            print(f'vox: {line}')
     seed_everything(config.seed, device)
     trainer = trainer_module(config.kind).build_trainer(
         config, data, run_dir, device)
-    attach_guards(trainer, data, config)
-    check_disk_space(run_dir, trainer, config.report.snapshots_kept)
+    attach_guards(trainer, data, config, parallel)
     # The snapshot to resume from, RESUME= or else the newest one in the
     # folder that loads, is loaded here, before trainer.run, which is why
     # the snapshot extension has no autoload (vox/training/common.py).
@@ -191,11 +217,21 @@ def _train(config, device, run_dir, snapshot, what, corpus, argv):
     # sets the optimizer's lr from its not-yet-loaded schedule (the lr
     # itself is not in the snapshot), so a resumed cfcefd21 trained with
     # the undecayed lr until the next decay.
-    snapshot = load_snapshot(trainer, config, run_dir, snapshot)
-    if snapshot is not None:
-        print(f'vox: resumed from {Path(snapshot).name} (iteration '
-              f'{trainer.updater.iteration})', flush=True)
-    write_run_info(run_dir, config, data, device, argv or sys.argv)
+    if writer:
+        check_disk_space(run_dir, trainer, config.report.snapshots_kept)
+        snapshot = load_snapshot(trainer, config, run_dir, snapshot)
+    snapshot = parallel.broadcast(snapshot)
+    if snapshot is not None and parallel.size > 1:
+        # The other ranks load rank 0's bytes: no shared folder needed.
+        blob = parallel.broadcast(
+            Path(snapshot).read_bytes() if writer else None)
+        if not writer:
+            chainer.serializers.load_npz(io.BytesIO(blob), trainer)
+    if writer:
+        if snapshot is not None:
+            print(f'vox: resumed from {Path(snapshot).name} (iteration '
+                  f'{trainer.updater.iteration})', flush=True)
+        write_run_info(run_dir, config, data, device, argv or sys.argv)
     start = time.time()
     try:
         trainer.run(show_loop_exception_msg=False)
@@ -204,6 +240,7 @@ def _train(config, device, run_dir, snapshot, what, corpus, argv):
         # gives) keeps `make exp-X && next-step` from going on.
         raise Stopped(f'{e}; rerun the same command to resume',
                       128 + e.signum) from None
-    write_summary(run_dir, config, trainer, time.time() - start)
-    write_report(run_dir)
+    if writer:
+        write_summary(run_dir, config, trainer, time.time() - start)
+        write_report(run_dir)
     return run_dir

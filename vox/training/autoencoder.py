@@ -11,6 +11,7 @@ import chainer.functions as F
 from vox.extensions.samples import (SampleWriter, autoencoder_transform,
                                     sample_crops)
 from vox.links.autoencoder import AutoEncoder
+from vox.training import distributed
 from vox.training.common import (ModelLoss, add_reports, every_or_end,
                                  pick_model, single_model_trainer)
 
@@ -48,10 +49,12 @@ def build_trainer(config, data, run_dir, device):
     autoencoder = build_models(config, data.labels.n_classes)['autoencoder']
     model = AutoEncoderLoss(autoencoder)
     trainer = single_model_trainer(config, data, run_dir, device, model)
+    autoencoder = trainer.updater.get_optimizer('main').target.autoencoder
+    writer = distributed.current().is_writer
     # Samples (spectrogram PNGs, input / copy-synthesis / output WAVs) of
     # fixed validation crops every report.samples_every and at the end
     # (none when samples_every is null).
-    if config.report.samples_every is not None:
+    if writer and config.report.samples_every is not None:
         trainer.extend(
             SampleWriter(sample_crops(data.validation, SAMPLE_CROPS),
                          autoencoder_transform(autoencoder), device=device),

@@ -9,6 +9,7 @@ from chainer.training import extensions
 matplotlib.use('Agg')  # PlotReport on machines without a display
 
 from vox.base.errors import VoxError  # noqa: E402
+from vox.training import distributed  # noqa: E402
 from vox.training.curves import style_axes  # noqa: E402
 
 
@@ -65,22 +66,26 @@ def single_model_trainer(config, data, run_dir, device, model):
     The training order is shuffled by ``data.order_rng`` (seeded, in the
     snapshot through RandomStates), validation is the fixed crops in order
     through an Evaluator calling the same ``model.forward``, and the lr
-    schedule, if any, is attached.  Reports are the caller's.
+    schedule, if any, is attached.  Reports are the caller's.  In a
+    distributed run the model, optimizer, iterators and evaluator are
+    ChainerMN's (vox/training/distributed.py); ``model`` is then replaced
+    by its multi-node copy, returned as ``trainer.updater``'s target.
     """
+    parallel = distributed.current()
+    model = parallel.model(model)
     model.to_device(device)
-    optimizer = make_optimizer(config.train, model)
-    train_iter = chainer.iterators.SerialIterator(
-        data.train, config.train.batch_size,
-        order_sampler=chainer.iterators.ShuffleOrderSampler(
-            data.order_rng))
-    val_iter = chainer.iterators.SerialIterator(
-        data.validation, config.train.batch_size, repeat=False,
-        shuffle=False)
+    optimizer = parallel.optimizer(make_optimizer(config.train, model))
+    train_iter = parallel.train_iterator(
+        data.train, config.train.batch_size, data.order_rng)
+    val_iter = parallel.validation_iterator(
+        data.validation, config.train.batch_size)
     updater = training.StandardUpdater(train_iter, optimizer, device=device)
     trainer = training.Trainer(updater, (config.train.epochs, 'epoch'),
                                out=str(run_dir))
-    trainer.extend(extensions.Evaluator(val_iter, model, device=device),
-                   trigger=tuple(config.report.log_every))
+    trainer.extend(parallel.evaluator(
+        extensions.Evaluator(val_iter, model, device=device)),
+        trigger=tuple(config.report.log_every))
+    parallel.extend(trainer)
     add_lr_decay(trainer, config.train, {'main': optimizer})
     return trainer
 
@@ -133,7 +138,11 @@ def add_reports(trainer, config, plots, print_keys):
     ``plots`` maps a PNG file name to the log keys drawn in it; each
     PlotReport is styled by ``vox.training.curves.style_axes`` (one colour
     per key, validation dashed in it, log scale for terms spanning decades).
+    Only the writing rank of a distributed run gets them (the others write
+    nothing).
     """
+    if not distributed.current().is_writer:
+        return
     report = config.report
     log_trigger = tuple(report.log_every)
     trainer.extend(extensions.LogReport(trigger=log_trigger))

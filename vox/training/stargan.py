@@ -18,6 +18,7 @@ from vox.extensions.conversion_samples import ConversionSamples
 from vox.inference.conversion import SpeakerTable
 from vox.links.discriminators import ConvBNDiscriminator, ConvDiscriminator
 from vox.links.generators import ResNetGenerator, SkipGenerator
+from vox.training import distributed
 from vox.training.common import (add_lr_decay, add_reports, every_or_end,
                                  make_optimizer, pick_model)
 from vox.updaters.stargan import StarGANUpdater
@@ -82,32 +83,40 @@ def check_crop_frames(models, frames):
 
 
 def build_trainer(config, data, run_dir, device):
+    parallel = distributed.current()
     n_classes = data.labels.n_classes
     models = build_models(config, n_classes)
     check_crop_frames(models, config.data.crop_frames)
-    gen, dis = models['generator'], models['discriminator']
+    gen = parallel.model(models['generator'])
+    dis = parallel.model(models['discriminator'])
     gen.to_device(device)
     dis.to_device(device)
-    opt_gen = make_optimizer(config.train, gen)
-    opt_dis = make_optimizer(config.train, dis)
+    opt_gen = parallel.optimizer(make_optimizer(config.train, gen))
+    opt_dis = parallel.optimizer(make_optimizer(config.train, dis))
     batch = config.train.batch_size
-    train_iter = chainer.iterators.SerialIterator(
-        data.train, batch,
-        order_sampler=chainer.iterators.ShuffleOrderSampler(data.order_rng))
-    val_iter = chainer.iterators.SerialIterator(
-        data.validation, batch, repeat=False, shuffle=False)
+    train_iter = parallel.train_iterator(data.train, batch, data.order_rng)
+    val_iter = parallel.validation_iterator(data.validation, batch)
     updater = StarGANUpdater(
         train_iter, opt_gen, opt_dis, n_classes=n_classes,
         label_combinations=data.combinations, seed=config.seed,
         device=device, losses=config.losses)
+    if parallel.size > 1:
+        updater.batch_mean = parallel.batch_mean
     trainer = training.Trainer(updater, (config.train.epochs, 'epoch'),
                                out=str(run_dir))
-    trainer.extend(extensions.Evaluator(
-        val_iter, {'gen': gen, 'dis': dis}, eval_func=updater.forward,
-        device=device), trigger=tuple(config.report.log_every))
+
+    def evaluate(*batch):  # the share is the batch's (distributed runs)
+        return updater.forward(*batch, share=getattr(val_iter, 'share',
+                                                     None))
+    trainer.extend(parallel.evaluator(extensions.Evaluator(
+        val_iter, {'gen': gen, 'dis': dis}, eval_func=evaluate,
+        device=device)), trigger=tuple(config.report.log_every))
+    parallel.extend(trainer)
     add_lr_decay(trainer, config.train, {'gen': opt_gen, 'dis': opt_dis})
     add_reports(trainer, config, PLOTS, PRINT_KEYS)
 
+    if not parallel.is_writer:
+        return trainer
     table = SpeakerTable.from_data(data)
     table.save(run_dir)
     if config.report.samples_every is not None:  # null: no samples
