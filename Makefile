@@ -1,6 +1,19 @@
 # vox: every target that needs Python creates .venv first (tools/make_venv.sh).
+# PYTHON=, NUMPY=1|2 and CUPY=14 choose what goes into it (make help).
 VENV    ?= .venv
-PY      := $(VENV)/bin/python
+PYTHON  ?=
+NUMPY   ?=
+CUPY    ?=
+# SYSTEM_PYTHON=python3: use that interpreter as it is, no venv (a machine
+# whose Python already has the dependencies, e.g. the GPU machines with
+# tools/gpu_check.sh's bundle on PYTHONPATH).
+ifdef SYSTEM_PYTHON
+PY        := $(SYSTEM_PYTHON)
+INSTALLED :=
+else
+PY        := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+endif
 PROFILE ?=
 DEVICE  ?=
 CORPUS  ?=
@@ -9,6 +22,7 @@ RESULTS ?=
 FRESH   ?=
 RESUME  ?=
 RUNS    ?=
+BENCH_OPTS ?=
 NPROC   ?=
 
 RUN_OPTS = $(if $(PROFILE),--profile $(PROFILE)) $(if $(DEVICE),--device $(DEVICE)) \
@@ -16,10 +30,14 @@ RUN_OPTS = $(if $(PROFILE),--profile $(PROFILE)) $(if $(DEVICE),--device $(DEVIC
            $(if $(RESULTS),--results $(RESULTS)) $(if $(FRESH),--fresh) \
            $(if $(RESUME),--resume $(RESUME))
 
-.PHONY: help install install-mpi test exp-% corpus prepare compare check list clean-venv compat-check bench
+.PHONY: help install install-mpi test exp-% corpus prepare compare check list clean-venv compat-check bench \
+        cupy14-check gpu-bundle
 
 help:
-	@echo "make install                 create .venv with pinned dependencies"
+	@echo "make install [PYTHON=python3.13] [NUMPY=1|2] [CUPY=14] [VENV=dir]"
+	@echo "                             create .venv with pinned dependencies: the newest"
+	@echo "                             Python 3.11-3.13 on PATH; NumPy 1.26.4 on 3.11/3.12"
+	@echo "                             (the faithful route), NumPy 2 on 3.13 or with NUMPY=2"
 	@echo "make test                    run the test suite (installs first)"
 	@echo "make exp-ID [PROFILE=smoke] [DEVICE=@numpy|@cupy:0] [CORPUS=kind:path]"
 	@echo "             [RUN=name] [RESULTS=dir] [FRESH=1] [RESUME=snapshot]"
@@ -35,46 +53,63 @@ help:
 	@echo "make check                   every model against the blog's diagram + errata"
 	@echo "make compat-check            check Chainer under Python 3.12 + NumPy 2"
 	@echo "make bench [DEVICE=@numpy|@cupy:0]  time, memory, FLOP/s of every experiment -> docs/performance.md"
+	@echo "make cupy14-check            the CuPy 14 route on a CPU (.venv-cupy14: Python 3.12,"
+	@echo "                             NumPy 2, cupy-cuda13x 14.2.0): CuPy-name tests, device error"
+	@echo "make gpu-bundle              wheels a GPU machine lacks -> gpu-bundle/ (tools/gpu_check.sh)"
 
-$(VENV)/.installed: setup.py requirements.txt constraints.txt tools/make_venv.sh
-	VENV=$(VENV) bash tools/make_venv.sh
+$(VENV)/.installed: setup.py requirements.txt constraints.txt constraints-numpy2.txt tools/make_venv.sh
+	VENV=$(VENV) PYTHON=$(PYTHON) NUMPY=$(NUMPY) CUPY=$(CUPY) bash tools/make_venv.sh
 
-install: $(VENV)/.installed
+install: $(INSTALLED)
 
-test: $(VENV)/.installed
+test: $(INSTALLED)
 	$(PY) -m pytest tests
 
 # NPROC=N: N ranks of `vox run --distributed` (docs/distributed.md).
-exp-%: $(VENV)/.installed
+exp-%: $(INSTALLED)
 	$(if $(filter-out 1,$(NPROC)),$(VENV)/bin/mpiexec -n $(NPROC) )$(PY) -m vox.cli run $* $(RUN_OPTS)$(if $(filter-out 1,$(NPROC)), --distributed)
 
-# mpi4py and MPICH from PyPI wheels: no system MPI needed.
+# mpi4py and MPICH from PyPI wheels: no system MPI needed.  The venv's own
+# pins (the first word of .installed: constraints.txt or -numpy2.txt).
 install-mpi: $(VENV)/.installed
-	PIP_CONSTRAINT=$(CURDIR)/constraints.txt $(PY) -m pip --disable-pip-version-check install -q --no-build-isolation -e '.[mpi]'
+	PIP_CONSTRAINT=$(CURDIR)/$(firstword $(shell cat $(VENV)/.installed 2>/dev/null) constraints.txt) $(PY) -m pip --disable-pip-version-check install -q --no-build-isolation -e '.[mpi]'
 	$(PY) -c 'import mpi4py.MPI, chainermn; print("vox: mpi4py", mpi4py.__version__, "ready")'
 
-list: $(VENV)/.installed
+list: $(INSTALLED)
 	$(PY) -m vox.cli list
 
-corpus: $(VENV)/.installed
+corpus: $(INSTALLED)
 	$(PY) -m vox.cli corpus
 
-prepare: $(VENV)/.installed
+prepare: $(INSTALLED)
 	$(PY) -m vox.cli prepare $(CORPUS)
 
-compare: $(VENV)/.installed
+compare: $(INSTALLED)
 	$(PY) -m vox.cli compare --blog $(RUNS)
 
-check: $(VENV)/.installed
+check: $(INSTALLED)
 	$(PY) -m vox.cli check --all
 
-bench: $(VENV)/.installed
-	$(PY) tools/bench.py $(if $(DEVICE),--device $(DEVICE))
+bench: $(INSTALLED)
+	$(PY) tools/bench.py $(if $(DEVICE),--device $(DEVICE)) $(BENCH_OPTS)
 
 # Feature-set check under Python 3.12 + NumPy 2 without setuptools, in a
 # second venv (docs/compat.md); the test suite covers the main venv.
 compat-check:
 	bash tools/compat_venv.sh
+
+# The CuPy 14 route as far as a CPU goes: CuPy imports, Chainer loads it
+# (cuBLAS from the nvidia-cublas wheel), and DEVICE=@cupy:0 stops at the
+# missing device in one line (tests/test_cupy_names.py).
+CUPY14_VENV ?= .venv-cupy14
+cupy14-check:
+	$(MAKE) install VENV=$(CUPY14_VENV) PYTHON=$(or $(PYTHON),python3.12) NUMPY=2 CUPY=14
+	$(CUPY14_VENV)/bin/python -m pytest tests/test_cupy_names.py tests/test_device.py -q
+
+# Every wheel a GPU machine (Python 3.12, NumPy 2, CuPy 14, no package
+# index) lacks, into gpu-bundle/; tools/gpu_check.sh installs and uses it.
+gpu-bundle:
+	bash tools/gpu_bundle.sh
 
 clean-venv:
 	rm -rf $(VENV)

@@ -6,7 +6,7 @@ setup(
     description='Reruns the 2019 module/vox voice-conversion experiments '
                 '(Chainer) by experiment ID.',
     packages=find_packages(include=['vox', 'vox.*']),
-    python_requires='>=3.11,<3.13',
+    python_requires='>=3.11,<3.14',
     install_requires=[
         'chainer==7.8.1',
         'numpy>=1.26,<2.6',

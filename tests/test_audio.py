@@ -32,6 +32,47 @@ def test_magnitude_shape_and_bin_selection():
     assert above.max() < 1e-2 * audio.magnitude(tone(2000, 17152)).max()
 
 
+def scipy_stft():
+    """SciPy's ShortTimeFFT with vox's window and hop, unscaled
+    (``phase_shift=None``: plain ``rfft`` of each windowed slice).  Its
+    slice ``p`` is centred on sample ``256 p``, so vox's frame ``i``
+    (samples ``256 i .. 256 i + 1023``) is its slice ``p = i + 2``."""
+    from scipy.signal import ShortTimeFFT
+    return ShortTimeFFT(audio.WINDOW, audio.HOP, SR, mfft=audio.N_FFT,
+                        phase_shift=None)
+
+
+def test_stft_equals_scipy_short_time_fft():
+    wave = np.random.RandomState(0).randn(20000) * 0.1
+    ours = audio.stft(wave)
+    t = ours.shape[0]
+    theirs = scipy_stft().stft(wave, p0=2, p1=2 + t).T
+    assert theirs.shape == ours.shape == (t, audio.N_FFT // 2 + 1)
+    np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-12)
+
+
+def test_istft_equals_scipy_short_time_fft_inside_the_edges():
+    # An inconsistent spectrum (phases perturbed), so the least-squares
+    # overlap-add is what is compared, not a round trip.  SciPy's ISTFT
+    # takes every slice from p_min; vox's frames go to p = 2 .. t + 1 and
+    # the others are zero, which changes only the outer EDGE_FRAMES hops.
+    rs = np.random.RandomState(1)
+    wave = rs.randn(20000) * 0.1
+    spectrum = audio.stft(wave)
+    spectrum = spectrum * np.exp(1j * rs.uniform(-1, 1, spectrum.shape))
+    t = spectrum.shape[0]
+    sft = scipy_stft()
+    full = np.zeros((spectrum.shape[1], sft.p_num(len(wave))), complex)
+    full[:, 2 - sft.p_min:2 - sft.p_min + t] = spectrum.T
+    theirs = sft.istft(full, k1=len(wave))
+    ours = audio.istft(spectrum, len(wave))
+    edge = audio.EDGE_FRAMES * audio.HOP
+    inside = slice(edge, audio.n_samples(t) - edge)
+    assert np.abs(ours[inside]).max() > 0.1
+    np.testing.assert_allclose(ours[inside], theirs[inside], rtol=0,
+                               atol=1e-12)
+
+
 def test_istft_inverts_stft():
     wave = np.random.RandomState(0).randn(20000).astype(np.float32) * 0.1
     back = audio.istft(audio.stft(wave), len(wave))

@@ -40,7 +40,11 @@ def test_config_matches_the_notes_table(n):
     assert (cfg.m_init, cfg.lambda_, cfg.lambda_on, cfg.iterations,
             cfg.conserve_total, cfg.relu_on_m) == NOTES[n]
     assert cfg.lr == 1.0 and cfg.profile == 'faithful'
-    assert cfg.target.kind == 'classifier' and cfg.target_output == 'features'
+    # the classifier's output, on the 256-frame crops it was trained on
+    assert cfg.target.kind == 'classifier' and cfg.target_output == 'logits'
+    assert cfg.input.frames == load_config('e19098ab').data.crop_frames
+    features = load_blurmask_config(f'blurmask-{n}', 'features64')
+    assert (features.target_output, features.input.frames) == ('features', 64)
     assert cfg.entropy_reduce == 'sum'
     # vox.config.load_config (vox list, the config tests) gives the same
     assert load_config(f'blurmask-{n}') == cfg
@@ -115,6 +119,26 @@ def test_gradient_matches_finite_differences(conserve, lambda_on, reduce):
     np.testing.assert_allclose(s.grad, fd, rtol=1e-5, atol=1e-9)
     np.testing.assert_allclose(s.grad, a * s.grad_mse - b * s.grad_entropy)
     assert np.abs(s.grad_mse).max() > 0       # the MSE term does act
+
+
+def test_float32_network_in_a_float64_loop():
+    """m and x stay float64 (a float32 m at 141 moves in steps of 1.5e-5,
+    coarser than the MSE gradients); the float32 network gets float32."""
+    from vox.blurmask.run import LOOP_DTYPE, in_dtype
+    assert LOOP_DTYPE == np.float64
+    assert np.float32(141) + np.float32(1e-6) == np.float32(141)
+    seen = []
+
+    def net(v):
+        seen.append(v.dtype)
+        return v * np.float32(2)
+    x = _objective().x
+    o = obj.Objective(x, in_dtype(net, np.dtype(np.float32)))
+    m = _m(x.shape)
+    before, s, after = obj.step(o, m)
+    assert set(seen) == {np.dtype(np.float32)}
+    assert s.grad_mse.dtype == after.dtype == np.float64
+    assert np.abs(s.grad_mse).max() > 0
 
 
 def test_gradient_with_unit_blur_scale():
@@ -219,6 +243,8 @@ def test_smoke_run_writes_every_plot(smoke_run):
     assert log[-1]['m_mean'] > log[0]['m_mean'] == 5.0
     facts = json.loads((run_dir / 'summary.json').read_text())
     assert facts['iterations_done'] == cfg.iterations
+    with np.load(run_dir / 'final.npz') as final:
+        assert final['m'].dtype == final['x'].dtype == np.float64
 
 
 def test_summary_reads_runs(smoke_run, capsys):

@@ -257,7 +257,8 @@ def test_stargan_config_is_checked(tmp_path):
     raw['losses']['n_critic'] = 5
     raw['losses']['gp_reduce'] = 'max'
     bad.write_text(yaml.safe_dump(raw))
-    with pytest.raises(ConfigError, match='gp_reduce must be one of sum, mean'):
+    with pytest.raises(ConfigError,
+                       match='gp_reduce must be one of sum, mean'):
         load_config(bad)
     raw['losses']['gp_reduce'] = 'mean'
     bad.write_text(yaml.safe_dump(raw))

@@ -447,15 +447,17 @@ def vram_experiment(exp_id, frames, args):
     out['fit_estimate'] = fit('estimate_bytes')
     if gpu:
         out['fit_measured'] = fit('pool_peak_held_bytes')
-        # Search: double while it fits, then bisect.
+        # Search under a pool limit of the budget (CuPy raises
+        # OutOfMemoryError past it), so "fits" is a measured run, not a
+        # comparison or an extrapolation: double while it fits, then bisect.
         search = {}
+        pool.pool.set_limit(size=int(budget))
+        out['pool_limit_bytes'] = int(budget)
 
         def fits(b):
             if b not in search:
-                r = trial(b)
-                search[b] = r
-            r = search[b]
-            return 'oom' not in r and r['pool_peak_held_bytes'] <= budget
+                search[b] = trial(b)
+            return 'oom' not in search[b]
         lo, hi = 0, 1
         while hi <= args.vram_max_batch and fits(hi):
             lo, hi = hi, hi * 2
@@ -468,6 +470,7 @@ def vram_experiment(exp_id, frames, args):
                     lo = mid
                 else:
                     hi = mid
+        pool.pool.set_limit(size=0)  # 0: no limit
         out['search'] = sorted(search.values(), key=lambda r: r['batch'])
         out['largest_batch_measured'] = lo
         out['search_capped'] = hi is None
@@ -610,8 +613,12 @@ def main(argv=None):
     kind = device_kind(args.device)
     ids = [i for i in EXPERIMENTS if not args.only or i in args.only]
     ids += [i for i in args.only or () if i not in ids]
+    exe = Path(sys.executable)
+    exe = (str(exe.relative_to(REPO)) if exe.is_relative_to(REPO)
+           else exe.name)  # e.g. python3 on a GPU machine, no venv
+    env = [f'{k}={os.environ[k]}' for k in ('CUPY_TF32',) if k in os.environ]
     command = ' '.join(shlex.quote(a) for a in
-                       ['.venv/bin/python', 'tools/bench.py']
+                       env + [exe, 'tools/bench.py']
                        + list(argv if argv is not None else sys.argv[1:]))
     section = {'device': args.device, 'machine': machine(args),
                'command': command, 'experiments': {}, 'vram': {}}
@@ -729,13 +736,20 @@ def render(kind, section):
     lines.append(f"- Software: Python {m['python']} ({m['platform']}), "
                  f"NumPy {m['numpy']}, Chainer {m['chainer']}, BLAS "
                  f"{m['blas']}, {m['blas_threads']}; vox {m['git']}")
+    tf32 = None
     if kind == 'gpu':
         peak, how = m['gpu'].get('peak_flops'), m['gpu'].get('peak_source')
+        tf32 = m['gpu'].get('tf32_peak_flops')
     else:
         peak, how = m['cpu_peak_flops'], m['cpu_peak_source']
     lines.append(f"- Peak float32 assumed: "
                  f"{'unknown' if peak is None else _g(peak) + ' GFLOP/s'}"
                  f" ({how})")
+    if tf32:
+        lines.append(f"- Peak TF32 tensor-core assumed: {_g(tf32)} GFLOP/s "
+                     f"({m['gpu']['tf32_peak_source']}); CuPy uses it only "
+                     f"with CUPY_TF32=1 (this run: "
+                     f"{m['gpu'].get('cupy_tf32') or 'unset'})")
     la = section.get('load_average', {})
     if la:
         lines.append(f"- Load average (1/5/15 min) before "
@@ -781,6 +795,8 @@ def render(kind, section):
         pct = '—' if not peak else \
             f"{100 * a['convention'] / peak:.0f}%; " \
             f"{100 * a['executed'] / peak:.0f}%"
+        if tf32:
+            pct += f" (TF32: {100 * a['executed'] / tf32:.1f}%)"
         profile = '' if e['profile'] == 'faithful' else f" ({e['profile']})"
         rss = _mib(e['host_memory']['peak_rss_bytes'])
         lines.append(
@@ -843,7 +859,10 @@ def render_vram(kind, vram):
                      'including its cache) over one critic and one '
                      'critic+generator iteration; the CUDA context is not '
                      'included.  The largest minibatch is searched '
-                     '(doubling, then bisection) for held <= the budget.\n')
+                     '(doubling, then bisection) with the pool limited to '
+                     'the budget (`MemoryPool.set_limit`): it is the largest '
+                     'whose two iterations ran without the pool running '
+                     'out, measured, not extrapolated.\n')
     head = ('| model | input | params (G + D) | minibatch | '
             + ('estimate | CPU proxy |' if not measured else
                'pool used | pool held | estimate |'))
@@ -899,9 +918,10 @@ def render_vram(kind, vram):
 PLACEHOLDER = {
     'cpu': '## CPU\n\nNot measured yet: `make bench`.\n',
     'gpu': ('## GPU: `@cupy:0`\n\n**GPU measurement pending: no GPU in this '
-            'session.**  Run `make bench DEVICE=@cupy:0` on a GPU machine; '
-            'it fills this part (iteration times, pool peaks, and the '
-            'measured VRAM table).\n'),
+            'session.**  Run `make bench DEVICE=@cupy:0` on a GPU machine '
+            '(on the project\'s: `make gpu-bundle && bash '
+            'tools/gpu_check.sh`); it fills this part (iteration times, '
+            'pool peaks, and the measured VRAM table).\n'),
 }
 
 

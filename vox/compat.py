@@ -3,8 +3,9 @@
 Import this module before ``chainer`` (``import vox`` does it for you).
 Chainer's last release predates Python 3.12, NumPy 2 and CuPy 8+; what
 follows is the smallest set of patches that makes the feature set vox uses
-work on Python 3.11/3.12 with NumPy 1.26 or 2.x.  Each block says why it
-exists; docs/compat.md has the findings behind them.
+work on Python 3.11-3.13 with NumPy 1.26 or 2.x, and with CuPy 13 or 14.
+Each block says why it exists; docs/compat.md has the findings behind them
+and records what was verified.
 """
 import importlib
 import importlib.metadata
@@ -114,6 +115,12 @@ with warnings.catch_warnings():
     warnings.filterwarnings(
         'ignore', message=r'Deprecated call to `pkg_resources',
         category=DeprecationWarning)
+    # CuPy 14 warns, in several lines, that NCCL (multi-GPU collectives)
+    # is not installed when chainer.training imports the multi-process
+    # updater, which vox never uses (NCCL is a separate, optional wheel).
+    warnings.filterwarnings(
+        'ignore', message=r'\s*nccl library could not be loaded',
+        category=UserWarning)
     import chainer  # noqa: E402
     import chainer.functions.connection.deconvolution_2d as _deconv  # noqa
 

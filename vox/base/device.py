@@ -22,7 +22,14 @@ from vox.base.errors import VoxError
 
 GPU_HELP = ('pip install -e .[gpu] installs cupy-cuda12x 13.x for NumPy 1 '
             '(it also needs the CUDA 12 libraries: pip nvidia-*-cu12 or a '
-            'system CUDA 12); see docs/compat.md, or use DEVICE=@numpy')
+            'system CUDA 12); with NumPy 2, make install NUMPY=2 CUPY=14 '
+            'gives cupy-cuda13x 14.x; see docs/compat.md, or use '
+            'DEVICE=@numpy')
+
+
+def _one_line(e):
+    """``Type: message`` on one line (CuPy's messages carry newlines)."""
+    return f"{type(e).__name__}: {' '.join(str(e).split())}"
 
 
 def _normalise(spec):
@@ -55,27 +62,29 @@ def check_cupy(device_id=0, spec=None):
                        f'({e}): {GPU_HELP}') from None
     except Exception as e:  # a broken install fails in other ways too
         raise VoxError(f'DEVICE={spec}: CuPy is installed but its import '
-                       f'fails: {type(e).__name__}: {e}') from None
+                       f'fails: {_one_line(e)}') from None
     version = getattr(cupy, '__version__', '?')
     if not cuda.available:
         reason = getattr(cuda, '_resolution_error', None)
-        why = f' ({type(reason).__name__}: {reason})' if reason else ''
+        why = f' ({_one_line(reason)})' if reason else ''
         raise VoxError(
             f'DEVICE={spec}: CuPy {version} is installed but Chainer cannot '
             f'use it{why}; usually the CUDA libraries CuPy needs are missing '
-            f'(CuPy 13: pip nvidia-*-cu12 or a system CUDA 12).  Fix the '
-            f'CUDA install or use DEVICE=@numpy')
+            f'(CuPy 13: pip nvidia-*-cu12 or a system CUDA 12; CuPy 14: pip '
+            f'nvidia-cublas, or a system CUDA 13).  Fix the CUDA install or '
+            f'use DEVICE=@numpy')
     try:
         count = int(cupy.cuda.runtime.getDeviceCount())
     except Exception as e:
         raise VoxError(
-            f'DEVICE={spec}: CuPy {version} imports but cannot reach CUDA: '
-            f'{type(e).__name__}: {e} (no NVIDIA driver, a driver too old '
-            f'for this CuPy, or no GPU visible: check nvidia-smi and '
-            f'CUDA_VISIBLE_DEVICES)') from None
+            f'DEVICE={spec}: no CUDA device is visible: CuPy {version} '
+            f'imports but cannot reach CUDA: {_one_line(e)} (no NVIDIA '
+            f'driver, a driver too old for this CuPy, or no GPU visible: '
+            f'check nvidia-smi and CUDA_VISIBLE_DEVICES)') from None
     if count == 0:
-        raise VoxError(f'DEVICE={spec}: CuPy {version} finds no GPU (check '
-                       f'nvidia-smi and CUDA_VISIBLE_DEVICES)')
+        raise VoxError(f'DEVICE={spec}: no CUDA device is visible: CuPy '
+                       f'{version} finds no GPU (check nvidia-smi and '
+                       f'CUDA_VISIBLE_DEVICES)')
     if device_id >= count:
         raise VoxError(f'DEVICE={spec}: there is no GPU {device_id}; this '
                        f'machine has {count} (use @cupy:0'
@@ -88,7 +97,7 @@ def check_cupy(device_id=0, spec=None):
     except Exception as e:
         raise VoxError(
             f'DEVICE={spec}: CuPy {version} sees GPU {device_id} but cannot '
-            f'run on it: {type(e).__name__}: {e}; usually a CUDA library '
+            f'run on it: {_one_line(e)}; usually a CUDA library '
             f'CuPy loads at run time (NVRTC, cuBLAS) is missing or does not '
             f'match the driver') from None
     return cupy

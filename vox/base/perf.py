@@ -346,6 +346,20 @@ GPU_FP32_PEAK = [
 ]
 
 
+#: TF32 tensor-core peaks (dense; the datasheets' headline figures are
+#: with 2:4 sparsity, twice these), FLOP/s.  CuPy's matrix products use
+#: TF32 only with CUPY_TF32=1.
+GPU_TF32_PEAK = [
+    (r'H200', 494.7e12, 'H200 SXM TF32 tensor core, dense (NVIDIA '
+                        'datasheet: 989 TFLOP/s with sparsity)'),
+    (r'H100.*PCIe', 378e12, 'H100 PCIe TF32 tensor core, dense (NVIDIA '
+                            'datasheet: 756 with sparsity)'),
+    (r'H100', 494.7e12, 'H100 SXM TF32 tensor core, dense (NVIDIA '
+                        'datasheet: 989 with sparsity)'),
+    (r'A100', 156e12, 'A100 TF32 tensor core, dense (NVIDIA datasheet)'),
+]
+
+
 def gpu_description():
     import cupy  # optional: only on a machine with a GPU
     dev = cupy.cuda.Device()
@@ -364,6 +378,12 @@ def gpu_description():
         if re.search(pattern, name):
             desc['peak_flops'], desc['peak_source'] = peak, source
             break
+    desc['tf32_peak_flops'], desc['tf32_peak_source'] = None, 'unknown'
+    for pattern, peak, source in GPU_TF32_PEAK:
+        if re.search(pattern, name):
+            desc['tf32_peak_flops'], desc['tf32_peak_source'] = peak, source
+            break
+    desc['cupy_tf32'] = os.environ.get('CUPY_TF32')
     return desc
 
 

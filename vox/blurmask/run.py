@@ -39,6 +39,9 @@ from vox.data.sources import cache_dir, read_utterances, resolve_corpus
 from vox.runs import folders
 from vox.training.store import load_models, newest_snapshot, snapshots
 
+#: The dtype of ``m``, the input and the blur in the loop (see :func:`run`).
+LOOP_DTYPE = np.float64
+
 
 # ---------------------------------------------------------------- the input
 
@@ -127,6 +130,15 @@ def find_target_run(cfg, results=None):
     return max(runs)[1]
 
 
+def in_dtype(net, dtype):
+    """``net`` fed its parameters' dtype: the loop keeps ``m`` and the
+    input in float64 (see :func:`run`), the trained network is float32;
+    ``F.cast`` passes the gradient back in float64."""
+    def f(v):
+        return net(v if v.dtype == dtype else F.cast(v, dtype))
+    return f
+
+
 def load_target(cfg, device, results=None):
     """(f: Variable -> Variable, the scale f takes, facts)."""
     t = cfg.target
@@ -142,10 +154,11 @@ def load_target(cfg, device, results=None):
                        f'but target.kind is {t.kind}')
     link = models[t.kind]
     if t.kind == 'classifier':
-        f = link.features if output == 'features' else \
+        net = link.features if output == 'features' else \
             (lambda v: F.concat(link(v), axis=1))
     else:
-        f = link.encode if output == 'latent' else link
+        net = link.encode if output == 'latent' else link
+    f = in_dtype(net, next(link.params()).dtype)
     facts = {'kind': t.kind, 'output': output, 'run': str(run_dir),
              'snapshot': str(snapshot), 'experiment': run.config.id,
              'profile': run.config.profile,
@@ -257,7 +270,10 @@ def run(exp_id, profile=None, device=None, corpus=None, run_name=None,
           f'; device {device}')
 
     x_scaled = x_raw if cfg.blur_scale == 'raw' else audio.to_unit(x_raw)
-    x = device.send(np.ascontiguousarray(x_scaled, dtype=np.float32))
+    # m and the input in float64: at m ~ 141 one float32 step is 1.5e-5,
+    # coarser than the MSE term's gradients (1e-5 .. 1e-7), which float32
+    # would round away; the target network casts to its own dtype.
+    x = device.send(np.ascontiguousarray(x_scaled, dtype=LOOP_DTYPE))
     a, b = cfg.weights
     try:
         objective = Objective(
@@ -275,7 +291,7 @@ def run(exp_id, profile=None, device=None, corpus=None, run_name=None,
         x_raw, n_iter=cfg.griffin_lim_iterations, seed=cfg.seed))
     input_total = float(np.asarray(x_scaled, np.float64).sum())
 
-    m = device.xp.full(x.shape, cfg.m_init, dtype=np.float32)
+    m = device.xp.full(x.shape, cfg.m_init, dtype=LOOP_DTYPE)
     log = []
     loop_start = time.time()
     done = 0

@@ -21,7 +21,7 @@ TARGET_KINDS = ('identity', 'classifier', 'autoencoder')
 # target kind -> the outputs it offers (the first is the default)
 TARGET_OUTPUTS = {
     'identity': ('input',),
-    'classifier': ('features', 'logits'),
+    'classifier': ('logits', 'features'),
     'autoencoder': ('latent', 'output'),
 }
 # target kind -> the experiment whose newest run 'run: newest' picks
@@ -37,10 +37,12 @@ class TargetConfig:
     run) or 'autoencoder' (a bc7db4a2 run).  ``run``: a run folder
     (results/<ID>/<run>) or 'newest' (the newest run of ``experiment``
     under the results root that has a snapshot).  ``output``: classifier
-    'features' (the 6th conv block's feature map) or 'logits' (the three
-    heads concatenated; needs 256 frames); autoencoder 'latent' or 'output'.
-    ``scale``: identity only ('unit' or 'raw'); a network takes the scale its
-    run was trained on (its config's data.scale).
+    'logits' (the three heads concatenated, the network's output; needs the
+    256 frames it was trained on; the default) or 'features' (the 6th conv
+    block's feature map; the ``features64`` profile, on 64 frames);
+    autoencoder 'latent' or 'output'.  ``scale``: identity only ('unit' or
+    'raw'); a network takes the scale its run was trained on (its config's
+    data.scale).
     """
     kind: str = 'classifier'
     run: str = 'newest'
@@ -65,7 +67,7 @@ class InputConfig:
     corpus: str = 'synth'
     speaker: Optional[str] = None
     utterance: int = 0
-    frames: int = 64
+    frames: int = 256
     start: Optional[int] = None
 
 

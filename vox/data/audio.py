@@ -5,6 +5,11 @@
   ``1024 + 256 * (T - 1)`` samples gives exactly T frames (17152 -> 64,
   66304 -> 256).  The blog names no window; Hann is the usual default of the
   2019 tools (scipy, librosa) and keeps Griffin-Lim's overlap-add exact.
+  :func:`stft` / :func:`istft` equal ``scipy.signal.ShortTimeFFT`` (unscaled,
+  ``phase_shift=None``) to rounding (tests/test_audio.py); they are kept
+  because they are that frame arithmetic written out, while ShortTimeFFT
+  centres its slices on multiples of the hop and pads both ends, so using
+  it would mean slice offsets and zero slices at every call.
 - Bins 1..256 of the 513-bin one-sided spectrum ("skip the first bin from
   the left and use 1/4"): DC dropped, 15.6 Hz .. 4 kHz.
 - Arrays are ``time x frequency`` (the models add the channel axis).

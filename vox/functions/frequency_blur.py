@@ -32,9 +32,11 @@ Decisions where the notes are silent (see ``docs/blur.md``):
   be 0) is defined the same way: identity, zero gradient wrt ``m``.  The
   blur only begins at ``m > 1``.
 
-Cost is O(B*T*K*R) time and O(B*T*K) memory with the window radius
-``R = min(ceil(max m) - 1, K - 1)``: the code loops over the offsets
-``1..R`` only and never builds a K x K x T tensor.  Works on NumPy and CuPy.
+Cost is O(B*T*K) time and memory whatever ``m`` is: the forward sums every
+point's tent as second differences and integrates them (two cumulative
+sums), the backward gathers windowed sums from prefix sums; both in
+float64 (the result has the input's dtype).  No K x K x T tensor and no
+loop over the window's offsets.  Works on NumPy and CuPy.
 """
 import numpy
 
@@ -44,41 +46,91 @@ from chainer import function_node
 from chainer.utils import type_check
 
 
-def _radius(xp, m, K):
-    """Window radius R = ceil(max m) - 1, clipped to [0, K - 1]."""
-    if m.size == 0:
-        return 0
-    mmax = float(m.max())  # one device sync on CuPy
-    if not numpy.isfinite(mmax):
+def _check_finite(m):
+    if m.size and not numpy.isfinite(float(m.max())):  # one sync on CuPy
         raise ValueError('frequency_blur: m must be finite')
-    return int(min(max(numpy.ceil(mmax) - 1, 0), K - 1))
 
 
 def _window(xp, m):
-    """Return (m_eff, S, dS/dm); m_eff = 1 where m <= 0 (identity)."""
+    """Return (m_eff, n, S, dS); m_eff = 1 where m <= 0 (identity)."""
     one = m.dtype.type(1)
     m_eff = xp.where(m > 0, m, one)
     n = xp.ceil(m_eff) - one
     S = m_eff * (2 * n + one) - n * (n + one)
     dS = 2 * n + one
-    return m_eff, S, dS
+    return m_eff, n, S, dS
 
 
-def _weights(xp, m_eff, S, dS, d):
-    """u = relu(m - d) / S and du/dm for offset d >= 0."""
-    w = m_eff - m_eff.dtype.type(d)
-    inside = w > 0
-    zero = m_eff.dtype.type(0)
-    u = xp.where(inside, w / S, zero)
-    # (S - dS w) / S**2, written so that S**2 cannot underflow for tiny m
-    du = xp.where(inside, (1 - dS * u) / S, zero)
-    return u, du
+def _sides(xp, n, K):
+    """In-band neighbours on each side of every point: (right, left) =
+    (min(n, K - 1 - p), min(n, p)), integers."""
+    p = xp.arange(K)
+    n = xp.minimum(n, K).astype(numpy.int64)
+    return xp.minimum(n, K - 1 - p), xp.minimum(n, p)
 
 
-def _in_band_count(xp, K, d, dtype):
-    """For offset d >= 1: how many of p + d, p - d lie in [0, K), per p."""
-    k = xp.arange(K)
-    return ((k + d < K).astype(dtype) + (k - d >= 0).astype(dtype))
+def _in_band_weight(m_eff, right, left):
+    """V_p = sum of m - |d| over the in-band offsets d != 0."""
+    r, l = right.astype(m_eff.dtype), left.astype(m_eff.dtype)
+    return (r + l) * m_eff - (r * (r + 1) + l * (l + 1)) / 2
+
+
+def _spread(xp, c, m_eff, n):
+    """``y_i = sum_p c_p relu(m_p - |i - p|)`` over ``i != p`` in band,
+    rows of ``(N, K)``, by second differences.
+
+    The tent ``m - |d|`` (``1 <= |d| <= n``, 0 at ``d = 0``) has central
+    second differences ``2m - 2`` at 0, ``-m`` at +-1, ``1 - f`` at +-n and
+    ``f`` at +-(n + 1), ``f = m - n``: those impulses are summed into a
+    buffer and integrated twice (two cumulative sums).  An impulse ``h`` at
+    ``q`` adds ``h max(0, j - q)`` at ``j``, so one right of the band adds
+    nothing there and one at ``q < -1`` is folded onto -1 and 0 (weights
+    ``-h q`` and ``h (1 + q)``), keeping the buffer ``K + 2`` long whatever
+    ``m`` is.
+    """
+    N, K = c.shape
+    width = K + 2                   # positions -1 .. K - 1, then a dump
+    p = xp.arange(K, dtype=c.dtype)
+    f = m_eff - n
+    cm = c * m_eff
+    impulses = ((p, c * (2 * m_eff - 2)), (p + 1, -cm), (p - 1, -cm),
+                (p + n, c * (1 - f)), (p - n, c * (1 - f)),
+                (p + n + 1, c * f), (p - n - 1, c * f))
+    rows = (xp.arange(N) * width)[:, None]
+    index, weight = [], []
+    for q, h in impulses:
+        q = xp.broadcast_to(q, c.shape)
+        left = q <= -1
+        b = xp.where(left, 0, xp.minimum(q + 1, K + 1)).astype(numpy.int64)
+        index += [rows + b, xp.broadcast_to(rows + 1, c.shape)]
+        weight += [xp.where(left, -h * q, h), xp.where(left, h * (1 + q), 0)]
+    index = xp.concatenate([i.ravel() for i in index])
+    weight = xp.concatenate([w.ravel() for w in weight])
+    buf = xp.bincount(index, weights=weight, minlength=N * width)
+    buf = buf.reshape(N, width)
+    return xp.cumsum(xp.cumsum(buf, axis=1), axis=1)[:, :K]
+
+
+def _gather_sums(xp, g, right, left):
+    """Per point: (sum of g over the in-band neighbours d != 0, sum of
+    |d| g there), by prefix sums; rows of ``(N, K)``."""
+    N, K = g.shape
+    i = xp.arange(K, dtype=g.dtype)
+    zero = xp.zeros((N, 1), g.dtype)
+    q0 = xp.concatenate([zero, xp.cumsum(g, axis=1)], axis=1).ravel()
+    q1 = xp.concatenate([zero, xp.cumsum(g * i, axis=1)], axis=1).ravel()
+    p = xp.arange(K)
+    base = (xp.arange(N) * (K + 1))[:, None]
+    hi, mid, lo = base + p + right + 1, base + p + 1, base + p - left
+    here = base + p
+    r0, r1 = q0[hi] - q0[mid], q1[hi] - q1[mid]    # i in p+1 .. p+right
+    l0, l1 = q0[here] - q0[lo], q1[here] - q1[lo]  # i in p-left .. p-1
+    return r0 + l0, (r1 - i * r0) + (i * l0 - l1)
+
+
+def _rows(a):
+    """``(N, K)`` float64 view of an array with frequency last."""
+    return a.reshape(-1, a.shape[-1]).astype(numpy.float64, copy=False)
 
 
 class FrequencyBlur(function_node.FunctionNode):
@@ -98,27 +150,20 @@ class FrequencyBlur(function_node.FunctionNode):
 
     def forward(self, inputs):
         self.retain_inputs((0, 1))
-        x, m = inputs
-        xp = backend.get_array_module(x)
+        x_in, m_in = inputs
+        xp = backend.get_array_module(x_in)
+        _check_finite(m_in)
+        x, m = _rows(x_in), _rows(m_in)
         K = x.shape[-1]
-        R = _radius(xp, m, K)
-        m_eff, S, dS = _window(xp, m)
-        one = x.dtype.type(1)
-        y = xp.zeros_like(x)
-        in_band = xp.zeros_like(x)  # sum of in-band u_{p,d}, d != 0
-        for d in range(1, R + 1):
-            u, _ = _weights(xp, m_eff, S, dS, d)
-            c = x * u
-            y[..., d:] += c[..., :-d]      # p -> p + d
-            y[..., :-d] += c[..., d:]      # p -> p - d
-            if self.conserve_total:
-                in_band[..., :-d] += u[..., :-d]
-                in_band[..., d:] += u[..., d:]
+        m_eff, n, S, _ = _window(xp, m)
+        c = xp.where(n >= 1, x / S, 0.0)
+        y = _spread(xp, c, m_eff, n)
         if self.conserve_total:
-            y += x * (one - in_band)
+            right, left = _sides(xp, n, K)
+            y += x * (1 - _in_band_weight(m_eff, right, left) / S)
         else:
             y += x * (m_eff / S)
-        return y,
+        return y.reshape(x_in.shape).astype(x_in.dtype, copy=False),
 
     def backward(self, indexes, grad_outputs):
         x, m = self.get_retained_inputs()
@@ -127,37 +172,44 @@ class FrequencyBlur(function_node.FunctionNode):
 
 
 class FrequencyBlurGrad(function_node.FunctionNode):
-    """Analytic gradient of FrequencyBlur wrt x and m (first order only)."""
+    """Analytic gradient of FrequencyBlur wrt x and m (first order only).
+
+    With ``u_d = (m - d) / S`` and ``du_d/dm = (1 - dS u_d) / S`` for the
+    in-band offsets ``d != 0``, ``W = sum (m - |d|) gy_{p+d}`` and
+    ``A = sum gy_{p+d}`` there (prefix sums), ``V`` the sum of ``m - |d|``
+    there: ``gx = W / S + gy (u_0 or 1 - V / S)`` and
+    ``gm = x (A / S - dS W / S^2 + gy du_0)`` (original rule), with
+    ``- gy (n_in / S - dS V / S^2)`` instead of ``gy du_0`` (conserve).
+    """
 
     def __init__(self, conserve_total):
         self.conserve_total = conserve_total
 
     def forward(self, inputs):
-        x, m, gy = inputs
-        xp = backend.get_array_module(x)
+        x_in, m_in, gy_in = inputs
+        xp = backend.get_array_module(x_in)
+        x, m, gy = _rows(x_in), _rows(m_in), _rows(gy_in)
         K = x.shape[-1]
-        R = _radius(xp, m, K)
-        m_eff, S, dS = _window(xp, m)
-        gx = xp.zeros_like(x)
-        gm = xp.zeros_like(x)  # sum_i gy_i dZ[p, i]/dm_p, times x_p below
-        for d in range(1, R + 1):
-            u, du = _weights(xp, m_eff, S, dS, d)
-            gs = xp.zeros_like(gy)        # gy_{p+d} + gy_{p-d}, in band
-            gs[..., :-d] += gy[..., d:]
-            gs[..., d:] += gy[..., :-d]
-            if self.conserve_total:
-                gs -= _in_band_count(xp, K, d, x.dtype) * gy
-            gx += u * gs
-            gm += du * gs
+        m_eff, n, S, dS = _window(xp, m)
+        right, left = _sides(xp, n, K)
+        A, B = _gather_sums(xp, gy, right, left)
+        W = m_eff * A - B
+        gx = W / S
+        gm = A / S - dS * W / (S * S)
         if self.conserve_total:
-            gx += gy
+            V = _in_band_weight(m_eff, right, left)
+            count = (right + left).astype(x.dtype)
+            gx += gy * (1 - V / S)
+            gm -= gy * (count / S - dS * V / (S * S))
         else:
-            u0, du0 = _weights(xp, m_eff, S, dS, 0)
+            u0 = m_eff / S
             gx += u0 * gy
-            gm += du0 * gy
+            gm += gy * (1 - dS * u0) / S
         gm *= x
-        gm = xp.where(m > 0, gm, x.dtype.type(0))
-        return gx, gm
+        gm = xp.where(m > 0, gm, 0.0)
+        shape, dtype = x_in.shape, x_in.dtype
+        return (gx.reshape(shape).astype(dtype, copy=False),
+                gm.reshape(shape).astype(dtype, copy=False))
 
     def backward(self, indexes, grad_outputs):
         raise NotImplementedError(
@@ -169,7 +221,8 @@ def frequency_blur(x, m, conserve_total=False):
 
     Args:
         x: magnitudes, any shape with frequency last, e.g. ``(T, K)`` or
-            ``(B, 1, T, K)``; float32 (float64 also works, for checks).
+            ``(B, 1, T, K)``; float32 or float64 (the blur-mask loop uses
+            float64, ``vox.blurmask.run.LOOP_DTYPE``).
         m: per-point blur width, same shape and dtype as ``x``.
         conserve_total (bool): ``False``: the notes' original rule, weight
             that falls outside the band is dropped (a frame's total shrinks).
@@ -186,7 +239,7 @@ def frequency_blur(x, m, conserve_total=False):
     gradient wrt ``m`` is zero.  The output is continuous in ``m``; its
     derivative wrt ``m`` has kinks at integer ``m`` (left derivative used
     there).  Differentiable in ``x`` and ``m`` (first order).  Cost
-    O(size * R), ``R = ceil(max m) - 1``; NumPy and CuPy.
+    O(size) whatever ``m``; NumPy and CuPy.
     """
     y, = FrequencyBlur(conserve_total).apply((x, m))
     return y
