@@ -7,9 +7,13 @@ backward, RMSprop update; StarGAN: a critic-only and a critic+generator
 update).  After one warm-up step of each, the two implementations
 alternate ``--reps`` times, so a machine shared with other work slows both
 alike; the minimum wall time and the process CPU time are reported.
-Usage::
+``--skip GROUP ...`` compares vox with and without some of its changes
+instead (the "before" side is vox with those groups of
+``vox.cpu_fast.GROUPS`` left as Chainer's), for one change's before /
+after.  Usage::
 
     .venv/bin/python tools/bench_cpu_fast.py [--only ID ...] [--reps 3]
+        [--skip GROUP ...]
 """
 import argparse
 import json
@@ -75,10 +79,18 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--only', nargs='+', default=list(EXPERIMENTS))
     ap.add_argument('--reps', type=int, default=3)
+    ap.add_argument('--skip', nargs='+', default=None,
+                    choices=sorted(cpu_fast.GROUPS))
     args = ap.parse_args(argv)
-    modes = {'chainer': cpu_fast.uninstall, 'vox': cpu_fast.install}
+    if args.skip:
+        before = f"vox without {', '.join(args.skip)}"
+        modes = {'chainer': lambda: cpu_fast.install(skip=args.skip),
+                 'vox': cpu_fast.install}
+    else:
+        before = 'Chainer'
+        modes = {'chainer': cpu_fast.uninstall, 'vox': cpu_fast.install}
     results = {}
-    print('| experiment | step | Chainer wall (CPU) | vox wall (CPU) | '
+    print(f'| experiment | step | {before} wall (CPU) | vox wall (CPU) | '
           'speed-up (wall; CPU) |')
     print('|---|---|---|---|---|')
     for exp_id in args.only:
