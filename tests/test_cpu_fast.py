@@ -284,3 +284,33 @@ def test_im2col_col2im_bit_identical(case, n_threads, monkeypatch):
 
 def test_threads_follow_blas():
     assert cpu_fast.threads() >= 1
+
+
+def test_batchnorm_keeps_an_impl_that_computes_its_own_statistics():
+    """ChainerMN's multi-node BatchNormalization subclasses Chainer's impl
+    and all-reduces in ``get_mean_and_var``; the fused forward must not
+    bypass such a hook (it did, and 2-rank runs then normalised per rank)."""
+    from chainer.functions.normalization import batch_normalization as bn
+
+    class ShiftedStatistics(bn.GeneralBatchNormalizationImpl):
+        def get_mean_and_var(self, axis, gamma, x, xp, interm_dtype):
+            mean, var = super().get_mean_and_var(axis, gamma, x, xp,
+                                                 interm_dtype)
+            return mean + 1, var  # stands in for another rank's statistics
+
+    x = numpy.random.RandomState(0).rand(3, 4, 5, 6).astype(numpy.float32)
+    gamma = numpy.ones(4, numpy.float32)
+    beta = numpy.zeros(4, numpy.float32)
+    outputs = {}
+    for mode in ('fast', 'stock'):
+        cpu_fast.install() if mode == 'fast' else cpu_fast.uninstall()
+        try:
+            func = bn.BatchNormalization(
+                impl_selector=lambda f, inputs: ShiftedStatistics())
+            y, = func.apply((x, gamma, beta))
+            outputs[mode] = y.array
+        finally:
+            cpu_fast.install()
+    numpy.testing.assert_array_equal(outputs['fast'], outputs['stock'])
+    # and the hook really ran: the output is centred on -1/std, not 0
+    assert outputs['fast'].mean() < -0.5

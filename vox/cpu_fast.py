@@ -437,6 +437,17 @@ def _to_4d(a3, axis, shape):
     return a3.reshape(c, n, h, w).transpose(1, 0, 2, 3)
 
 
+def _bn_own_statistics(impl):
+    """True where a subclass computes the statistics itself, e.g. ChainerMN's
+    multi-node BatchNormalization, whose ``get_mean_and_var`` and
+    ``get_ggamma_and_gbeta`` all-reduce over the ranks: the fused passes
+    below compute them locally, so such an impl keeps Chainer's own code."""
+    base = _bn.GeneralBatchNormalizationImpl
+    return (type(impl).get_mean_and_var is not base.get_mean_and_var
+            or type(impl).get_ggamma_and_gbeta
+            is not base.get_ggamma_and_gbeta)
+
+
 def _bn_fits(axis, gamma, x):
     return (isinstance(x, numpy.ndarray) and isinstance(gamma, numpy.ndarray)
             and x.dtype == gamma.dtype and x.dtype.kind == 'f'
@@ -446,7 +457,8 @@ def _bn_fits(axis, gamma, x):
 def _bn_forward(self, axis, gamma, x, x_layout, xp, expander, beta, eps,
                 decay, running_mean, running_var):
     view = (_channels_3d(x, gamma.size) if xp is numpy
-            and x_layout is None and _bn_fits(axis, gamma, x) else None)
+            and x_layout is None and _bn_fits(axis, gamma, x)
+            and not _bn_own_statistics(self) else None)
     if view is None:
         return _ORIGINAL[(_bn.GeneralBatchNormalizationImpl, 'forward')](
             self, axis, gamma, x, x_layout, xp, expander, beta, eps, decay,
@@ -475,7 +487,7 @@ def _bn_backward(self, axis, gamma, gy, x, x_layout, xp, expander, mean,
     view = (_channels_3d(x, gamma.size) if xp is numpy
             and x_layout is None and _bn_fits(axis, gamma, x)
             and isinstance(gy, numpy.ndarray) and gy.dtype == x.dtype
-            else None)
+            and not _bn_own_statistics(self) else None)
     if view is None:
         return _ORIGINAL[(_bn.GeneralBatchNormalizationImpl, 'backward')](
             self, axis, gamma, gy, x, x_layout, xp, expander, mean, inv_std,
