@@ -13,6 +13,7 @@ import chainer
 import chainer.functions as F
 import chainer.links as L
 
+from vox import cpu_fast
 from vox.base import perf
 from vox.extensions import guards
 
@@ -85,11 +86,18 @@ def test_saved_activation_bytes():
     x = numpy.ones((2, 3, 8, 8), numpy.float32)
     y = F.relu(conv(x))
     loss = F.sum(y)
-    # conv keeps x (and W, a parameter: excluded), relu keeps its output.
+    # conv keeps x (and W, a parameter: excluded), relu keeps its output;
+    # with vox.cpu_fast installed the conv also keeps its im2col for the
+    # weight gradient (2 x (3*3*3) x (6*6) float32), memory the graph holds.
+    conv_node = y.creator_node.inputs[0].creator_node
+    kept = getattr(conv_node, '_vox_col', None)
+    col_bytes = kept[2].nbytes if kept is not None else 0
+    if cpu_fast.installed():
+        assert col_bytes == 2 * 27 * 36 * 4
     assert perf.saved_activation_bytes(loss, exclude=(conv,)) == \
-        x.nbytes + y.array.nbytes
+        x.nbytes + y.array.nbytes + col_bytes
     assert perf.saved_activation_bytes(loss) == \
-        x.nbytes + y.array.nbytes + conv.W.array.nbytes
+        x.nbytes + y.array.nbytes + col_bytes + conv.W.array.nbytes
 
 
 def test_cpu_peak():
