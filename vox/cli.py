@@ -21,7 +21,20 @@ def build_parser():
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    return _call(build_parser().parse_args(argv))
+
+
+def run_experiment(exp_id, recipe, argv=None):
+    """What experiments/<ID>/train.py runs: ``vox run exp_id`` (the same
+    options; ``argv`` default: the script's) with the ``recipe`` module
+    the script names.  Returns the exit status."""
+    args = build_parser().parse_args(
+        ['run', exp_id] + list(sys.argv[1:] if argv is None else argv))
+    args.recipe = recipe
+    return _call(args)
+
+
+def _call(args):
     try:
         return args.func(args) or 0
     except Stopped as e:  # saved, not finished: no "error", not status 0

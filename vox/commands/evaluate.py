@@ -42,11 +42,13 @@ def register(sub):
 
 
 def main(args):
+    from vox import cpu_fast  # (vox.compat first: Chainer today)
     import chainer
 
     from vox.evaluation import output, procedure
     from vox.reports import conversion_quality
     from vox.training.store import load_models, load_run, newest_snapshot
+    cpu_fast.install_for_run()  # the kernels training used
     device = chainer.get_device(args.device or '@numpy')
     gl = args.griffin_lim_iterations
     if args.crops < 1 or args.targets < 1 or (gl is not None and gl < 1):
