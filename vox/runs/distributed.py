@@ -5,10 +5,10 @@ process: resume the newest unfinished run, RUN=, RESUME=, FRESH=) and every
 rank gets its choice; every rank then builds the experiment's one-process
 Trainer with its recipe, and ``Distributed.apply`` makes it that rank's
 part (vox/training/distributed.py says how the work is split); only rank 0
-writes.  A user error on any
-rank ends every rank (MPI_Abort after the one-line message), as does an
-uncaught exception (ChainerMN's global except hook) or a killed rank
-(mpiexec ends the job when one of its processes dies).
+writes.  A user error on any rank ends every rank (MPI_Abort after the
+one-line message), as does an uncaught exception (ChainerMN's global
+except hook) or a killed rank (mpiexec ends the job when one of its
+processes dies).
 """
 import contextlib
 import io
