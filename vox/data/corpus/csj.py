@@ -31,6 +31,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import math
 import os
 import re
 import tempfile
@@ -143,15 +144,14 @@ def segment_spans(marks, total_seconds, pause=PAUSE_SECONDS,
     ``pause`` or the segment is still shorter than ``shortest``, as long as
     it stays within ``longest``; a last segment shorter than ``shortest``
     joins the one before when that fits.  Without marks the talk is cut
-    into ``longest``-second windows."""
+    into equal windows of at most ``longest`` seconds."""
     marks = sorted((max(0.0, s), min(e, total_seconds)) for s, e in marks
                    if min(e, total_seconds) > max(0.0, s))
-    if not marks:
-        edges = [t * longest for t in range(int(total_seconds // longest))]
-        marks = [(t, min(t + longest, total_seconds)) for t in edges] + (
-            [(len(edges) * longest, total_seconds)]
-            if total_seconds > len(edges) * longest else [])
-        pause = 0.0
+    if not marks:  # equal windows, none longer than ``longest``
+        n = max(1, math.ceil(total_seconds / longest))
+        width = total_seconds / n
+        marks = [(i * width, (i + 1) * width) for i in range(n)]
+        pause = -1.0
     out = []
     for s, e in marks:
         if out:
