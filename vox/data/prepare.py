@@ -270,7 +270,7 @@ def format_report(r):
         lines.extend(f'    {w["path"]}' + (f': {w["note"]}'
                                              if key == 'clipping' else '')
                      for w in ws[:10])
-    lines.append(f'  per speaker ({len(r["speakers"])}):')
+    lines.append(f'  table of speakers ({len(r["speakers"])}):')
     lines.extend(f'    {line}' for line in speaker_table(r['speakers']))
     if r['not_placed']:
         lines.append(f'  could not be placed ({len(r["metadata_problems"])}'
