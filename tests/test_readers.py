@@ -331,3 +331,43 @@ def test_runner_resolves_kinds(tmp_path, monkeypatch):
     assert manifest.parent == tmp_path / 'cache' / 'manifests'
     utts = read_manifest(manifest)
     assert len(utts) == 14 and {u.sex for u in utts} == {'M', 'F'}
+
+
+def _training_data(tmp_path, monkeypatch, source, crop_frames):
+    from vox.config import DataConfig
+    from vox.data.sources import load_data
+    monkeypatch.setenv('VOX_CACHE', str(tmp_path / 'cache'))
+    return load_data(DataConfig(crop_frames=crop_frames, scale='unit',
+                                validation_fraction=0.5), 0, source)
+
+
+def test_training_counts_line_vctk_092(tmp_path, monkeypatch, capsys):
+    """What a smoke run prints about the corpus: the counts of vox prepare
+    in one line; p280 (accent Unknown) left out by name."""
+    root = make_vctk_092(tmp_path / 'VCTK', samples=8000)
+    data = _training_data(tmp_path, monkeypatch, f'vctk:{root}', 16)
+    assert data.labels.names == {
+        'speaker': ['p225', 'p248', 'p326', 'p362', 's5'],
+        'birthplace': ['American', 'Australian English', 'British',
+                       'English', 'Indian'],
+        'sex': ['F', 'M']}
+    err = capsys.readouterr().err.splitlines()
+    assert [line for line in err if line.startswith('vox: corpus:')] == [
+        'vox: corpus: 5 speakers, 10 files found, 10 usable, 0 shorter than '
+        '16 frames, 0 rejected, 1 not placed (vox prepare lists each)']
+    left = [line for line in err if 'left out for lack of a label' in line]
+    assert len(left) == 1 and 'p280 (no birthplace)' in left[0]
+
+
+def test_training_counts_line_csj(tmp_path, monkeypatch, capsys):
+    root = make_csj(tmp_path / 'CSJ')
+    data = _training_data(tmp_path, monkeypatch, f'csj:{root}', 256)
+    assert data.labels.names['speaker'] == ['0001', '0097', '0567', '1234']
+    err = capsys.readouterr().err.splitlines()
+    # 10 segments; only A01M0097's last (4.0 s, the 20-s bound kept it
+    # apart) is shorter than one 256-frame crop
+    assert [x for x in err if x.startswith('vox: corpus:')] == [
+        'vox: corpus: 4 speakers, 10 files found, 9 usable, 1 shorter than '
+        '256 frames, 0 rejected, 4 not placed (vox prepare lists each)']
+    assert len([x for x in err if x.startswith('vox: warning:')]) == 3
+    assert not [x for x in err if 'Traceback' in x]
