@@ -324,3 +324,21 @@ def test_manifest_at_filesystem_root_is_not_walked():
                           text=True, timeout=60)
     assert done.returncode == 0, done.stderr[-500:]
     assert 'top of a filesystem' in done.stdout
+
+
+def test_vctk_tab_or_newline_in_a_file_name(tmp_path, capsys, monkeypatch):
+    """Training reads VCTK through resolve_corpus: an odd file name is one
+    grouped line, not a traceback from writing the manifest."""
+    from corpus_fixtures import make_vctk_092, tone
+    from vox.config import CorpusConfig
+    from vox.data.corpus.manifest import read_manifest
+    from vox.data.sources import resolve_corpus
+    base = make_vctk_092(tmp_path / 'v')
+    for odd in ('p225_0\t03_mic1.flac', 'p225_0\n04_mic1.flac'):
+        tone(base / 'wav48_silence_trimmed' / 'p225' / odd, rate=48000)
+    monkeypatch.setenv('VOX_CACHE', str(tmp_path / 'cache'))
+    manifest = resolve_corpus(f'vctk:{base}', CorpusConfig(), 0)  # no raise
+    assert len(read_manifest(manifest)) == 12
+    err = capsys.readouterr().err
+    odd = [line for line in err.splitlines() if 'tab or a line break' in line]
+    assert len(odd) == 1 and '2 x file name holds a tab' in odd[0]

@@ -182,21 +182,6 @@ def test_vctk_092_mic2_says_what_is_missing(tmp_path):
            'p362_002_mic1.flac' in text
 
 
-def test_vctk_tab_or_newline_in_a_file_name(tmp_path, capsys, monkeypatch):
-    from vox.config import CorpusConfig
-    from vox.data.sources import resolve_corpus
-    base = make_vctk_092(tmp_path / 'v')
-    for odd in ('p225_0\t03_mic1.flac', 'p225_0\n04_mic1.flac'):
-        tone(base / 'wav48_silence_trimmed' / 'p225' / odd, rate=48000,
-             seconds=0.01)
-    monkeypatch.setenv('VOX_CACHE', str(tmp_path / 'cache'))
-    manifest = resolve_corpus(f'vctk:{base}', CorpusConfig(), 0)  # no raise
-    assert len(read_manifest(manifest)) == 12
-    err = capsys.readouterr().err
-    odd = [line for line in err.splitlines() if 'tab or a line break' in line]
-    assert len(odd) == 1 and '2 x file name holds a tab' in odd[0]
-
-
 # CSJ: layouts from Kaldi egs/csj/s5/local/csj_make_trans/csj_autorun.sh
 # and lhotse lhotse/recipes/csj.py (tests/corpus_fixtures.py, make_csj).
 def test_csj_talks_dialogues_and_dvd(tmp_path):
