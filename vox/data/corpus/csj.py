@@ -325,7 +325,7 @@ def _segments(wav, talk, ch, sdb, segments_dir):
         raise ValueError(f'it {problem}')
     info = soundfile.info(str(wav))
     marks = []
-    if talk in sdb:
+    if talk in sdb and not not_a_file(sdb[talk]):  # a FIFO would block
         spans = read_sdb_spans(sdb[talk])
         marks = spans.get(ch, []) if ch else [
             s for v in spans.values() for s in v]
