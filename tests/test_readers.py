@@ -356,3 +356,14 @@ def test_training_counts_line_csj(tmp_path, monkeypatch, capsys):
         '256 frames, 0 rejected, 4 not placed (vox prepare lists each)']
     assert len([x for x in err if x.startswith('vox: warning:')]) == 3
     assert not [x for x in err if 'Traceback' in x]
+
+
+def test_csj_speaker_table_not_utf8_is_a_problem(tmp_path):
+    tone(tmp_path / 'WAV' / 'T1.wav')
+    (tmp_path / 'speakers.tsv').write_bytes(
+        'talk\tspeaker\tsex\nT1\t7\t女\n'.encode('cp932'))
+    got = readers.read_corpus(f'csj:{tmp_path}')
+    assert got.utterances == []
+    text = '\n'.join(map(str, got.problems))
+    assert 'speakers.tsv: unreadable' in text and 'UTF-8' in text
+    assert 'T1.wav: audio file without speaker metadata' in text

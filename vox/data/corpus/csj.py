@@ -222,8 +222,15 @@ def _speaker_table(root, out):
         if not table.is_file():
             continue
         delim = ',' if table.suffix == '.csv' else '\t'
-        rows = list(csv.DictReader(io.StringIO(
-            table.read_text(encoding='utf-8-sig')), delimiter=delim))
+        try:
+            if not_a_file(table):  # a FIFO would block the read
+                raise OSError(f'it {not_a_file(table)}')
+            text = table.read_text(encoding='utf-8-sig')
+        except (OSError, UnicodeDecodeError) as e:
+            out.problems.append(Problem(str(table), f'unreadable ({e})',
+                                        'save it as UTF-8 TSV or CSV'))
+            continue
+        rows = list(csv.DictReader(io.StringIO(text), delimiter=delim))
         for n, r in enumerate(rows, start=2):
             r = {k.strip().lower(): (v or '').strip()
                  for k, v in r.items() if k}
