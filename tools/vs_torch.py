@@ -152,6 +152,13 @@ class Bench:
             self.tdev = torch.device('cpu')
             if torch_threads:
                 torch.set_num_threads(torch_threads)
+                try:  # vox's BLAS too, so both sides use as many threads
+                    import threadpoolctl  # optional, as torch is
+                    self.blas_limit = threadpoolctl.threadpool_limits(
+                        torch_threads, user_api='blas')
+                except ImportError:
+                    print('vs_torch: no threadpoolctl: OpenBLAS keeps its '
+                          'own thread count', file=sys.stderr)
         self.fast_default = cpu_fast.installed()
 
     # -- switches
@@ -463,7 +470,8 @@ def main(argv=None):
     ap.add_argument('--stock', action='store_true',
                     help='CPU only: also Chainer with vox.cpu_fast uninstalled')
     ap.add_argument('--threads', type=int, default=None,
-                    help='CPU only: torch.set_num_threads')
+                    help='CPU only: torch.set_num_threads(K) and OpenBLAS '
+                         'limited to K (threadpoolctl)')
     ap.add_argument('--json', help='write the results here')
     ap.add_argument('--md', help='write the table here')
     args = ap.parse_args(argv)
