@@ -153,14 +153,18 @@ fi
 step install 60 "$PYTHON" -m pip install --no-index --no-deps --no-compile -q --upgrade --target "$SITE" "${WHEELS[@]}"
 if [ ${#MPICH_WHEELS[@]} -gt 0 ]; then
     step install-mpich 30 "$PYTHON" -m pip install --no-index --no-deps --no-compile -q --ignore-installed --no-warn-script-location --prefix "$MPI_PREFIX" "${MPICH_WHEELS[@]}"
+    # The wheel's libmpi.so is a 20-byte stand-in for a symlink (wheels
+    # have none): mpi4py gets the real library, the largest libmpi.so*.
     if [ "$DRY" = 1 ]; then
-        echo "  (then MPI4PY_LIBMPI=$MPI_PREFIX/lib/libmpi.so for mpi4py)"
-    elif [ -e "$MPI_PREFIX/lib/libmpi.so" ]; then
-        export MPI4PY_LIBMPI="$MPI_PREFIX/lib/libmpi.so"
+        echo "  (then MPI4PY_LIBMPI=the largest $MPI_PREFIX/lib/libmpi.so*, for mpi4py)"
+    elif ls "$MPI_PREFIX"/lib/libmpi.so* >/dev/null 2>&1; then
+        MPI4PY_LIBMPI=$(ls -S "$MPI_PREFIX"/lib/libmpi.so* | head -1)
+        export MPI4PY_LIBMPI
+        say "MPI4PY_LIBMPI=$MPI4PY_LIBMPI"
     fi
 fi
 step versions 30 "$PYTHON" -c 'import vox, chainer, numpy, cupy, sys; from chainer.backends import cuda; from vox.base.device import get_device; d = get_device("@cupy:0"); print("python", sys.version.split()[0], "numpy", numpy.__version__, "chainer", chainer.__version__, "cupy", cupy.__version__, "cuda.available", cuda.available, "cudnn", cuda.cudnn_enabled, "device", d); print(cupy.cuda.runtime.getDeviceProperties(0)["name"])'
-step vs-torch 120 "$PYTHON" tools/vs_torch.py --device @cupy:0 --json "$RESULTS/vs_torch.json" --md "$WORK/vs_torch.md"
+step vs-torch 120 "$PYTHON" tools/vs_torch.py --device @cupy:0 --steps 10 --json "$RESULTS/vs_torch.json" --md "$WORK/vs_torch.md"
 # The generated corpus once, for the bench, the ChainerMN and smoke runs.
 step corpus 90 "${CORPUS_CMD[@]}"
 step bench 150 "${BENCH_CMD[@]}"

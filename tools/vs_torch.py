@@ -136,9 +136,9 @@ class Bench:
     def __init__(self, device_spec, torch_threads=None):
         # Deferred: torch is optional (only this measurement needs it), and
         # markdown() above must load without it for tools/gpu_summary.py.
+        import vox  # noqa: F401  compat shims (before chainer) + cpu_fast
         import chainer
         import torch
-        import vox  # noqa: F401  compat shims + vox.cpu_fast
         from vox import cpu_fast
         from vox.base.device import get_device
         self.chainer, self.torch, self.cpu_fast = chainer, torch, cpu_fast
@@ -164,15 +164,27 @@ class Bench:
     # -- switches
     def set_vox_tf32(self, on):
         """CuPy's float32 matmul compute type (cuBLAS
-        CUBLAS_COMPUTE_32F_FAST_TF32 or CUBLAS_COMPUTE_32F); returns the
-        type CuPy reports back."""
+        CUBLAS_COMPUTE_32F_FAST_TF32 or CUBLAS_COMPUTE_32F), which Chainer's
+        im2col convolutions and linear layers reach through
+        cupy.tensordot; returns the type CuPy reports back.
+
+        CuPy keeps the COMPUTE_TYPE_* constants at C level; 7 and 1 are the
+        numbers its ``compute_type_to_str`` names COMPUTE_TYPE_TF32 and
+        COMPUTE_TYPE_DEFAULT (checked with cupy-cuda13x 14.2.0).
+        """
         from cupy._core import _routines_linalg as linalg
-        import numpy
-        linalg.set_compute_type(
-            numpy.float32, getattr(linalg, 'COMPUTE_TYPE_TF32', 7) if on
-            else getattr(linalg, 'COMPUTE_TYPE_DEFAULT', 1))
-        return linalg.compute_type_to_str(
+        want = 'COMPUTE_TYPE_TF32' if on else 'COMPUTE_TYPE_DEFAULT'
+        code = 7 if on else 1
+        if linalg.compute_type_to_str(code) != want:
+            raise RuntimeError(f'this CuPy names compute type {code} '
+                               f'{linalg.compute_type_to_str(code)}, not '
+                               f'{want}')
+        linalg.set_compute_type(numpy.float32, code)
+        got = linalg.compute_type_to_str(
             linalg.get_compute_type(numpy.float32))
+        if got != want:
+            raise RuntimeError(f'CuPy kept {got} for float32, not {want}')
+        return got
 
     def set_torch(self, tf32, benchmark):
         """TF32 for cuBLAS matmuls and cuDNN convolutions through the
@@ -457,7 +469,7 @@ def main(argv=None):
     ap.add_argument('--only', nargs='+', metavar='ID', default=None,
                     help=f'some of {" ".join(EXPERIMENTS)} (default all)')
     ap.add_argument('--steps', type=int, default=None,
-                    help='timed rounds (default 20 on a GPU, 5 on the CPU)')
+                    help='timed rounds (default 10 on a GPU, 5 on the CPU)')
     ap.add_argument('--warmup', type=int, default=2)
     ap.add_argument('--width', type=float, default=1.0,
                     help='channel width of both sides (1.0: the blog\'s)')
@@ -483,7 +495,7 @@ def main(argv=None):
     n_classes = tuple(args.n_classes or BLOG_N_CLASSES)
     bench = Bench(args.device, args.threads)
     if args.steps is None:
-        args.steps = 20 if bench.gpu else 5
+        args.steps = 10 if bench.gpu else 5
     bench.chainer.global_config.train = True
     bench.torch.manual_seed(0)
     rng = np.random.RandomState(0)
