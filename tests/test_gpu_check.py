@@ -51,7 +51,7 @@ def test_dry_run_lists_every_step_and_the_bundle(tmp_path):
     assert all(0 < int(v) <= 150 for v in limits.values())
     assert int(limits['vs-torch']) + int(limits['bench']) + int(
         limits['mn-naive']) + int(limits['mn-pure_nccl']) <= 480 - 60
-    assert 'tools/vs_torch.py --device @cupy:0 --json' in text
+    assert 'tools/vs_torch.py --device @cupy:0 --steps 10 --json' in text
     assert f'{out}/vs_torch.json' in text
     for comm in ('naive', 'pure_nccl'):
         assert (f'vox.cli run cfcefd21 --profile test --device @cupy:0 '

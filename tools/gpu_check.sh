@@ -139,7 +139,7 @@ mn_run() {
 # What ChainerMN's pure_nccl needs: mpi4py with an MPI library, CuPy's NCCL
 # module (whose get_unique_id returns bytes since CuPy 14), and the names
 # chainermn.nccl imports from it (_available).
-NCCL_PROBE='from mpi4py import MPI; print("MPI:", MPI.Get_library_version().splitlines()[0], "ranks", MPI.COMM_WORLD.size); from cupy.cuda import nccl; print("cupy.cuda.nccl: build", nccl.get_build_version(), "runtime", nccl.get_version(), "unique id", type(nccl.get_unique_id()).__name__); from chainermn import nccl as mn; print("chainermn.nccl available:", mn._available)'
+NCCL_PROBE='import vox; from mpi4py import MPI; print("MPI:", MPI.Get_library_version().splitlines()[0], "ranks", MPI.COMM_WORLD.size); from cupy.cuda import nccl; print("cupy.cuda.nccl: build", nccl.get_build_version(), "runtime", nccl.get_version(), "unique id", type(nccl.get_unique_id()).__name__); from chainermn import nccl as mn; print("chainermn.nccl available:", mn._available)'
 
 if [ "$DRY" = 1 ]; then
     echo "gpu_check --dry-run: bundle $BUNDLE/: $(ls "$BUNDLE"/*.whl | wc -l) wheels, $(du -sk "$BUNDLE" | cut -f1) KiB"

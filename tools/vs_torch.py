@@ -41,7 +41,6 @@ on the CPU.
 import argparse
 import gc
 import json
-import os
 import statistics
 import sys
 import time
@@ -431,9 +430,7 @@ def measure_experiment(bench, exp_id, args, n_classes, rng, log):
             log(f'    {name:32s} median {statistics.median(w) * 1e3:9.2f} ms'
                 f'  ({states[name]})', flush=True)
         rows.append(row)
-    for _, cm, tm in models:  # free the device's memory for the next one
-        del cm, tm
-    del models, matched, steps
+    del models, matched, steps  # free the device's memory for the next one
     gc.collect()
     if bench.gpu:
         torch.cuda.empty_cache()
