@@ -586,7 +586,7 @@ def main(argv=None):
     ap.add_argument('--result', help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
 
-    import vox  # noqa: F401  (compat before chainer)
+    from vox import compat  # noqa: F401  (before chainer: Chainer today)
     if args.child or args.child_vram:  # one experiment, in its own process
         if args.child:
             result = bench_experiment(args.child, args)
