@@ -2,7 +2,7 @@ import os
 
 import pytest
 
-from vox import compat  # noqa: F401  (before chainer: Chainer today)
+import vox.compat  # noqa: F401  (before chainer: Chainer today)
 
 
 @pytest.fixture(scope='session', autouse=True)

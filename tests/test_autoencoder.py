@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from vox import compat  # noqa: F401  (before chainer: Chainer today)
+import vox.compat  # noqa: F401  (before chainer: Chainer today)
 import chainer
 import chainer.functions as F
 

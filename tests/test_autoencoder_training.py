@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from vox import compat  # noqa: F401  (before chainer: Chainer today)
+import vox.compat  # noqa: F401  (before chainer: Chainer today)
 import chainer
 
 from vox.data import audio

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vox import compat  # noqa: F401  (before chainer: Chainer today)
+import vox.compat  # noqa: F401  (before chainer: Chainer today)
 from vox.data import audio
 from vox.blurmask import objective as obj
 from vox.config.blurmask import (BlurMaskConfig, load_blurmask_config,

@@ -10,7 +10,7 @@ bit for bit.
 import numpy
 import pytest
 
-from vox import compat  # noqa: F401  (before chainer: Chainer today)
+import vox.compat  # noqa: F401  (before chainer: Chainer today)
 import chainer
 import chainer.functions as F
 from chainer import gradient_check

@@ -28,7 +28,7 @@ import pytest
 
 cupy = pytest.importorskip('cupy')
 
-from vox import compat  # noqa: E402,F401  (before chainer: Chainer today)
+import vox.compat  # noqa: E402,F401  (before chainer: Chainer today)
 import chainer  # noqa: E402
 from chainer.backends import cuda  # noqa: E402
 

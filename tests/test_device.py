@@ -8,7 +8,7 @@ import types
 
 import pytest
 
-from vox import compat  # noqa: F401  (before chainer: Chainer today)
+import vox.compat  # noqa: F401  (before chainer: Chainer today)
 import chainer
 from chainer.backends import cuda
 

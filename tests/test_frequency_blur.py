@@ -9,7 +9,7 @@ import math
 import numpy
 import pytest
 
-from vox import compat  # noqa: F401  (before chainer: Chainer today)
+import vox.compat  # noqa: F401  (before chainer: Chainer today)
 import chainer
 from chainer import gradient_check
 

@@ -41,7 +41,7 @@ import os
 import numpy
 import pytest
 
-from vox import compat  # noqa: F401  (before chainer: Chainer today)
+import vox.compat  # noqa: F401  (before chainer: Chainer today)
 import chainer
 from chainer.backends import cuda
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy
 import pytest
 
-from vox import compat  # noqa: F401  (before chainer: Chainer today)
+import vox.compat  # noqa: F401  (before chainer: Chainer today)
 import chainer
 import chainer.functions as F
 import chainer.links as L

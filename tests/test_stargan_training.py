@@ -14,7 +14,7 @@ import pytest
 import soundfile
 import yaml
 
-from vox import compat  # noqa: F401  (before chainer: Chainer today)
+import vox.compat  # noqa: F401  (before chainer: Chainer today)
 from vox.data import audio
 from vox.cli import main as vox_main
 from vox.config import ConfigError, load_config

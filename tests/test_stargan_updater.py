@@ -10,7 +10,7 @@ import copy
 import numpy
 import pytest
 
-from vox import compat  # noqa: F401  (before chainer: Chainer today)
+import vox.compat  # noqa: F401  (before chainer: Chainer today)
 import chainer
 from chainer import gradient_check
 import chainer.functions as F

@@ -21,7 +21,7 @@ import time
 
 import numpy
 
-from vox import compat  # noqa: F401  (before chainer: Chainer today)
+import vox.compat  # noqa: F401  (before chainer: Chainer today)
 import chainer
 
 from vox import cpu_fast

@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from vox import compat  # noqa: E402,F401  (before chainer: Chainer today)
+import vox.compat  # noqa: E402,F401  (before chainer: Chainer today)
 import chainer  # noqa: E402
 import numpy as np  # noqa: E402
 

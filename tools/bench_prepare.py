@@ -18,7 +18,7 @@ import sys
 import tempfile
 import time
 
-from vox import compat  # noqa: F401  (before chainer: Chainer today)
+import vox.compat  # noqa: F401  (before chainer: Chainer today)
 
 from vox.data.prepare import prepare
 

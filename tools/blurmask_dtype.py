@@ -22,7 +22,7 @@ import time
 
 import numpy as np
 
-from vox import compat  # noqa: F401  (before chainer: Chainer today)
+import vox.compat  # noqa: F401  (before chainer: Chainer today)
 
 from vox.base.device import get_device
 from vox.blurmask import run as blurmask_run

@@ -29,7 +29,7 @@ import argparse
 
 import numpy
 
-from vox import compat  # noqa: F401  (before chainer: Chainer today)
+import vox.compat  # noqa: F401  (before chainer: Chainer today)
 import chainer
 import chainer.functions as F
 

@@ -17,7 +17,7 @@ import argparse
 import collections
 import time
 
-from vox import compat  # noqa: F401  (before chainer: Chainer today)
+import vox.compat  # noqa: F401  (before chainer: Chainer today)
 import chainer
 from chainer.optimizers import rmsprop
 
