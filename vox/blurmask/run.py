@@ -31,9 +31,9 @@ from vox.base.paths import REPO
 from vox.base.progress import progress
 from vox.blurmask import plots
 from vox.blurmask.objective import Objective, as_numpy, project, step
-from vox.config import CorpusConfig
+from vox.config import CorpusConfig, to_dict
 from vox.config.blurmask import (TARGET_EXPERIMENTS, BlurMaskConfig,
-                                 load_blurmask_config, to_dict)
+                                 load_blurmask_config)
 from vox.data import audio
 from vox.data.features import load_features
 from vox.data.sources import cache_dir, read_utterances, resolve_corpus
@@ -55,8 +55,9 @@ def most_voiced_start(voiced, frames):
 def crop(mag, voiced, frames, start, what):
     t = mag.shape[0]
     if t < frames:
+        seconds = audio.n_samples(frames) / audio.SAMPLE_RATE
         raise VoxError(f'{what}: {t} frames, shorter than input.frames = '
-                       f'{frames} ({audio.n_samples(frames) / 16000:.2f} s '
+                       f'{frames} ({seconds:.2f} s '
                        f'needed); give a longer file or fewer frames')
     if start is None:
         start = most_voiced_start(voiced, frames)
@@ -169,15 +170,18 @@ def load_target(cfg, device, results=None):
 
 # ---------------------------------------------------------------- run folder
 
-def make_run_dir(results, exp_id, run_name, profile):
-    """A new ``<results>/<ID>/<run>`` folder (a blur-mask run never resumes)."""
+def new_blurmask_run_dir(results, exp_id, run_name, profile):
+    """A new ``<results>/<ID>/<run>`` folder, created (a blur-mask run never
+    resumes, so it has none of the Trainer runs' choosing and locking)."""
     base = folders.results_root(results) / exp_id
     run_dir = base / run_name if run_name else folders.new_run_dir(base,
                                                                    profile)
     return folders.make_run_dir(run_dir)
 
 
-def write_run_info(run_dir, cfg, facts, device, argv):
+def write_blurmask_provenance(run_dir, cfg, facts, device, argv):
+    """config.yaml (with the input and target facts under ``resolved``),
+    command.txt and environment.json."""
     resolved = to_dict(cfg)
     resolved['resolved'] = facts
     folders.write_provenance(run_dir, resolved, device, argv)
@@ -261,10 +265,10 @@ def run(exp_id, profile=None, device=None, corpus=None, run_name=None,
     device.use()
     x_raw, input_facts = load_input(cfg, corpus)
     f, target_scale, target_facts = load_target(cfg, device, results)
-    run_dir = make_run_dir(results, cfg.id, run_name, cfg.profile)
+    run_dir = new_blurmask_run_dir(results, cfg.id, run_name, cfg.profile)
     facts = {'input': input_facts, 'target': target_facts,
              'target_scale': target_scale}
-    write_run_info(run_dir, cfg, facts, device, argv or sys.argv)
+    write_blurmask_provenance(run_dir, cfg, facts, device, argv or sys.argv)
     print(f'vox: {cfg.id} ({cfg.profile}) -> {run_dir}')
     print(f'vox: input {input_facts["path"]} frames '
           f'{input_facts["start_frame"]}..'

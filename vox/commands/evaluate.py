@@ -13,6 +13,7 @@ vox.evaluation.content; the words vox.reports.conversion_quality.
 """
 from pathlib import Path
 
+from vox.base import snapshot_name
 from vox.base.errors import VoxError
 
 
@@ -21,7 +22,7 @@ def register(sub):
                        'e19098ab judge hear the targets, and is the '
                        'content kept')
     p.add_argument('run', help='a StarGAN run folder (its newest snapshot) '
-                   'or one snapshot_iter_* file of it')
+                   f'or one {snapshot_name.GLOB} file of it')
     p.add_argument('--classifier', help='an e19098ab run folder (default: '
                    'the newest one under the same results root)')
     p.add_argument('--crops', type=int, default=3,

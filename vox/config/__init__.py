@@ -14,7 +14,7 @@ from typing import Any, Dict, List, Optional
 from vox.config.blurmask import KIND as BLURMASK, load_blurmask_config
 from vox.config.schema import (  # noqa: F401  (vox.config's public names)
     EXPERIMENTS_DIR, ConfigError, RangeError, config_path, deep_merge,
-    find_config, from_dict, known_ids, load_raw, resolve)
+    find_config, from_dict, known_ids, load_raw, resolve, to_dict)
 
 
 def _check(ok, key, value, what):
@@ -251,6 +251,3 @@ def load_config(exp_id_or_path, profile=None):
                   f'{path} (profile {name})')
     return from_dict(ExperimentConfig, resolve(raw, profile, path), str(path))
 
-
-def to_dict(config):
-    return dataclasses.asdict(config)

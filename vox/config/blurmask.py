@@ -194,6 +194,3 @@ def is_blurmask(exp_id_or_path):
     """Does this experiment's config.yaml say ``kind: blurmask``?"""
     return load_raw(find_config(exp_id_or_path)).get('kind') == KIND
 
-
-def to_dict(cfg):
-    return dataclasses.asdict(cfg)

@@ -67,6 +67,12 @@ def from_dict(cls, data, where):
         raise ConfigError(f'{where}: {e}') from None
 
 
+def to_dict(config):
+    """A loaded config (any of vox's config dataclasses) as plain data: what
+    a run folder's config.yaml records."""
+    return dataclasses.asdict(config)
+
+
 def _convert(tp, value, where):
     origin = typing.get_origin(tp)
     if origin is typing.Union:  # Optional[X]

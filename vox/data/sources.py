@@ -16,6 +16,7 @@ import numpy as np
 from vox.base.errors import VoxError
 from vox.base.labels import GROUPS
 from vox.base.paths import REPO
+from vox.data import audio
 from vox.data import dataset as ds
 from vox.data.corpus import readers
 from vox.data.corpus.manifest import read_manifest, unique_utterances
@@ -148,7 +149,8 @@ def load_data(data, seed, source=None):
             f'{manifest}: not enough usable audio ({len(train)} training, '
             f'{len(validation)} validation crops of {data.crop_frames} '
             f'frames); each speaker needs at least two utterances of '
-            f'{data.crop_frames * 256 / 16000:.1f} s or more')
+            f'{data.crop_frames * audio.HOP / audio.SAMPLE_RATE:.1f} s '
+            f'or more')
     return ExperimentData(labels, train, validation,
                           labels.combinations(utterances),
                           np.random.RandomState(seed), manifest)

@@ -21,6 +21,7 @@ from pathlib import Path
 import yaml
 
 from vox import cpu_fast
+from vox.base import snapshot_name
 from vox.base.errors import VoxError
 from vox.base.paths import REPO, git_revision
 from vox.config import ExperimentConfig, from_dict, to_dict
@@ -62,7 +63,7 @@ def unfinished_runs(results, exp_id, profile):
     runs = []
     for d in (results_root(results) / exp_id).glob('*'):
         if d.is_dir() and not (d / 'summary.json').exists() \
-                and any(d.glob('snapshot_iter_*')) \
+                and any(d.glob(snapshot_name.GLOB)) \
                 and _profile_of(d) == (profile or 'faithful'):
             runs.append(d)
     return sorted(runs, key=lambda d: d.stat().st_mtime)
@@ -84,7 +85,7 @@ def choose_run_dir(results, exp_id, run_name, profile, fresh=False,
     base = results_root(results) / exp_id
     if run_name:
         run_dir = base / run_name
-        if any(run_dir.glob('snapshot_iter_*')):
+        if any(run_dir.glob(snapshot_name.GLOB)):
             return run_dir, None, f'resuming run {run_name}'
         return run_dir, None, f'starting run {run_name}'
     if not fresh:
@@ -144,7 +145,7 @@ def lock_run_dir(run_dir):
 def remove_leftovers(run_dir):
     """Snapshot writes cut by a kill; only ever called under the lock (a
     second launch must not delete the running job's snapshot in progress)."""
-    for leftover in run_dir.glob('tmpsnapshot_iter_*'):
+    for leftover in run_dir.glob(snapshot_name.TMP_GLOB):
         shutil.rmtree(leftover, ignore_errors=True)
 
 

@@ -10,6 +10,7 @@ from chainer.training import extensions
 matplotlib.use('Agg')  # PlotReport on machines without a display
 
 from vox.base.errors import VoxError  # noqa: E402
+from vox.base.snapshot_name import snapshot_name  # noqa: E402
 from vox.training.curves import style_axes  # noqa: E402
 
 
@@ -91,7 +92,7 @@ def check_optimizer(train):
 def announce_snapshot(trainer):
     """Says on stdout that a snapshot was written (a test kills a run
     when it reads this line)."""
-    print(f'vox: wrote snapshot_iter_{trainer.updater.iteration}',
+    print(f'vox: wrote {snapshot_name(trainer.updater.iteration)}',
           flush=True)
 
 

@@ -10,6 +10,7 @@ import chainer
 from chainer import training
 from chainer.training import extensions
 
+from vox.base import snapshot_name
 from vox.base.errors import VoxError
 from vox.base.labels import GROUPS
 from vox.extensions.conversion_samples import ConversionSamples
@@ -155,7 +156,7 @@ def build_trainer(config, data, run_dir, device):
     # Snapshots.  No autoload: the run loads the snapshot to resume from
     # before trainer.run (vox/runs/runner.py says why).
     trainer.extend(
-        extensions.snapshot(filename='snapshot_iter_{.updater.iteration}',
+        extensions.snapshot(filename=snapshot_name.FILENAME,
                             n_retains=report.snapshots_kept),
         trigger=snapshot_trigger, name='snapshot')
     trainer.extend(announce_snapshot, trigger=snapshot_trigger)
@@ -175,6 +176,6 @@ def build_trainer(config, data, run_dir, device):
     trainer.extend(RandomStates({'crops': data.train.rng,
                                  'order': data.order_rng}))
     trainer.extend(GracefulStop(extensions.snapshot(
-        filename='snapshot_iter_{.updater.iteration}',
+        filename=snapshot_name.FILENAME,
         n_retains=report.snapshots_kept)))
     return trainer

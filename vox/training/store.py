@@ -8,7 +8,6 @@ the Trainer snapshot stores that link.  Commands that use a trained model
 """
 import dataclasses
 import json
-import re
 import zipfile
 from pathlib import Path
 
@@ -17,10 +16,9 @@ import yaml
 
 from vox.config import ExperimentConfig, from_dict
 from vox.data.dataset import LabelSpace
+from vox.base import snapshot_name
 from vox.base.errors import VoxError
 from vox.training.registry import trainer_module
-
-SNAPSHOT_RE = re.compile(r'snapshot_iter_(\d+)$')
 
 
 @dataclasses.dataclass
@@ -37,8 +35,8 @@ class Run:
 def snapshots(run_dir):
     """Complete snapshots, oldest first (by iteration number)."""
     found = []
-    for p in Path(run_dir).glob('snapshot_iter_*'):
-        m = SNAPSHOT_RE.search(p.name)
+    for p in Path(run_dir).glob(snapshot_name.GLOB):
+        m = snapshot_name.PATTERN.search(p.name)
         if m:
             found.append((int(m.group(1)), p))
     return [p for _, p in sorted(found)]
@@ -48,7 +46,7 @@ def newest_snapshot(run_dir):
     found = snapshots(run_dir)
     if not found:
         raise VoxError(f'{run_dir}: no snapshot yet; train longer or give '
-                       f'a run folder that has snapshot_iter_* files')
+                       f'a run folder that has {snapshot_name.GLOB} files')
     return found[-1]
 
 

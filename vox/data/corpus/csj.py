@@ -41,6 +41,7 @@ from pathlib import Path
 import soundfile
 
 from vox.base.files import not_a_file, resolved
+from vox.data import audio
 from vox.data.corpus.listing import Listing, Problem, settle_sexes
 from vox.data.corpus.manifest import Utterance, normalise_sex
 
@@ -51,7 +52,7 @@ AUDIO_EXT = ('.wav', '.flac')
 PAUSE_SECONDS = 0.5
 # A segment is at least one 256-frame crop long (66304 samples at 16 kHz,
 # the blog's input) and grows past that only up to this length.
-MIN_SEGMENT_SECONDS = 66304 / 16000
+MIN_SEGMENT_SECONDS = audio.n_samples(256) / audio.SAMPLE_RATE
 MAX_SEGMENT_SECONDS = 20.0
 _CHANNEL = re.compile(r'^(?P<talk>.+)-(?P<ch>[LR])$')
 _DECLARED = re.compile(rb'^\s*<\?xml[^>]*encoding\s*=\s*["\']([A-Za-z0-9_.:-]+)'

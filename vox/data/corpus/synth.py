@@ -43,6 +43,7 @@ from scipy.io import wavfile
 from scipy.ndimage import gaussian_filter1d
 
 from vox.base.leftovers import remove_abandoned
+from vox.data import audio
 from vox.data.corpus.manifest import Utterance, write_manifest
 
 #: Bump when the generator's output changes: it is part of the cache key.
@@ -50,7 +51,7 @@ GENERATOR_VERSION = 1
 
 #: The longest crop any experiment takes: 256 STFT frames (1024 window,
 #: hop 256) at 16 kHz.  Every generated utterance is at least this long.
-MIN_SAMPLES = 66304
+MIN_SAMPLES = audio.n_samples(256)  # 66304
 
 FRAME_PERIOD = 5.0  # ms, WORLD frame period
 
@@ -113,7 +114,7 @@ class CorpusSpec:
     utterances_per_speaker: int = 10
     min_duration: float = 4.5           # seconds
     max_duration: float = 6.0
-    sample_rate: int = 16000
+    sample_rate: int = audio.SAMPLE_RATE
 
     def __post_init__(self):
         if not 1 <= self.birthplaces <= len(BIRTHPLACES):
@@ -122,9 +123,10 @@ class CorpusSpec:
         if self.speakers_per_cell < 1 or self.utterances_per_speaker < 1:
             raise ValueError('speakers_per_cell and utterances_per_speaker '
                              'must be at least 1')
-        if self.min_duration * 16000 < MIN_SAMPLES:
+        if self.min_duration * audio.SAMPLE_RATE < MIN_SAMPLES:
             raise ValueError(f'min_duration must be at least '
-                             f'{MIN_SAMPLES / 16000:.3f} s (256 frames)')
+                             f'{MIN_SAMPLES / audio.SAMPLE_RATE:.3f} s '
+                             f'(256 frames)')
         if self.max_duration < self.min_duration:
             raise ValueError('max_duration must be >= min_duration')
         if self.sample_rate < 8000:
@@ -459,7 +461,7 @@ def _utterance(spec, spk, k):
     fs = spec.sample_rate
     target = rng.uniform(spec.min_duration, spec.max_duration)
     n_samples = max(int(round(target * fs)),
-                    int(np.ceil(MIN_SAMPLES * fs / 16000)))
+                    int(np.ceil(MIN_SAMPLES * fs / audio.SAMPLE_RATE)))
     segs, phrases = _plan(spk, rng, n_samples / fs)
     y = _render(spk, segs, phrases, rng, n_samples, fs)
     y = y / (np.max(np.abs(y)) + 1e-12)
