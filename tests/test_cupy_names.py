@@ -93,7 +93,7 @@ def _cupy_name(chain):
 
 def _sources():
     """(module name, path) of the Chainer modules vox loads, vox's own
-    modules and tools/bench.py."""
+    modules, tools/bench.py and its benchlib."""
     for info in pkgutil.walk_packages(vox.__path__, 'vox.'):
         importlib.import_module(info.name)
     for name, module in sorted(sys.modules.items()):
@@ -102,6 +102,8 @@ def _sources():
                 and path.endswith('.py')):
             yield name, path
     yield 'tools.bench', str(REPO / 'tools/bench.py')
+    for path in sorted((REPO / 'tools' / 'benchlib').glob('*.py')):
+        yield f'tools.benchlib.{path.stem}', str(path)
 
 
 def _references():
@@ -176,7 +178,7 @@ def test_the_scan_sees_chainer_and_vox(references):
         assert name in references, name
     modules = {m for uses in references.values() for m, _, _ in uses}
     assert 'chainer.backends.cuda' in modules
-    assert 'vox.base.perf' in modules
+    assert 'tools.benchlib.perf' in modules
 
 
 def test_every_name_resolves_or_is_known_absent(references):
@@ -259,9 +261,9 @@ def test_kernel_signatures_chainer_calls():
 
 
 def test_memory_pool_and_cublas_names():
-    """What vox.base.perf.PoolPeak and the bench's pool limit call, and the
-    cuBLAS handle Chainer's matmul path reaches through CuPy; only looked
-    up, since calling them needs a device."""
+    """What tools/benchlib/perf.py's PoolPeak and the bench's pool limit
+    call, and the cuBLAS handle Chainer's matmul path reaches through CuPy;
+    only looked up, since calling them needs a device."""
     pool = cupy.get_default_memory_pool()
     assert isinstance(pool, cupy.cuda.MemoryPool)
     for name in ('malloc', 'used_bytes', 'total_bytes', 'free_all_blocks',

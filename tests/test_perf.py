@@ -1,4 +1,5 @@
-"""vox.base.perf (what tools/bench.py measures with) and tools/bench.py itself."""
+"""tools/benchlib/perf.py (what tools/bench.py measures with) and
+tools/bench.py itself."""
 import importlib.util
 import json
 import subprocess
@@ -14,10 +15,12 @@ import chainer.functions as F
 import chainer.links as L
 
 from vox import cpu_fast
-from vox.base import perf
 from vox.extensions import guards
 
 REPO = Path(__file__).resolve().parent.parent
+# tools/bench.py and its benchlib, as `python tools/bench.py` imports them.
+sys.path.insert(0, str(REPO / 'tools'))
+from benchlib import perf  # noqa: E402
 
 
 def load_bench():

@@ -1,1 +1,2 @@
-"""Lowest layer: errors, progress bars, device selection, measurement primitives."""
+"""Lowest layer: errors, progress bars, device selection, paths, labels,
+snapshot names."""

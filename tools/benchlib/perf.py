@@ -1,4 +1,4 @@
-"""Measurement primitives for ``tools/bench.py`` (issue 9).
+"""Measurement primitives for ``tools/bench.py``.
 
 Everything here measures or counts; nothing changes what a model computes.
 
@@ -33,6 +33,8 @@ import chainer.links as L
 import numpy
 from chainer.backends import cuda
 from chainer.utils import conv
+
+MIB = 2 ** 20
 
 
 # ---------------------------------------------------------------------------
