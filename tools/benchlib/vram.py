@@ -3,9 +3,24 @@ and a critic+generator iteration at a few minibatches, and the largest
 minibatch within the blog's card (``tools/bench.py --child-vram ID``).
 On a GPU measured (CuPy's pool, searched under a pool limit); on the CPU
 an estimate, labelled as one."""
+import gc
+import tempfile
+import tracemalloc
+from pathlib import Path
+
+from vox import compat  # noqa: F401  (before chainer: Chainer today)
+import chainer
+import numpy as np
+
 from benchlib import perf
+from benchlib.iterations import pad_labels
 from benchlib.perf import MIB
+from vox.base.device import get_device
 from vox.base.labels import BLOG_N_CLASSES
+from vox.config import load_config
+from vox.data.sources import load_data
+from vox.runs import runner
+from vox.training import stargan
 
 #: (experiment, frames): the blog's two StarGANs at their own lengths, and
 #: cfcefd21's models at 54314b33's 256 frames (the time axis alone).
@@ -14,7 +29,6 @@ BLOG_VRAM_MIB = 3017
 
 
 def _synthetic_batches(frames, n, seed=0):
-    import numpy as np
     rng = np.random.RandomState(seed)
     return [(rng.uniform(0, 1, (1, frames, 256)).astype(np.float32),
              np.int32(rng.randint(BLOG_N_CLASSES[0])),
@@ -31,41 +45,37 @@ def vram_experiment(exp_id, frames, args):
     the graphs keep for backward) and a CPU proxy (tracemalloc's peak of
     NumPy allocations), with the largest minibatch from a linear fit.
     """
-    import gc
-    import tracemalloc
-
-    import chainer
-    import numpy as np
-    from vox.runs import runner
-    from vox.config import load_config
-    from vox.base.device import get_device
-    from vox.training.stargan import build_models, check_crop_frames
-    from vox.updaters.stargan import StarGANUpdater
-
     config = load_config(exp_id)
     frames = frames or config.data.crop_frames
+    config.data.crop_frames = frames  # the recipe checks the models take it
     device = get_device(args.device)
     gpu = device.xp is not np
     pool = perf.PoolPeak() if gpu else None
+    # Corpus crops and labels only for building the recipe's Trainer (the
+    # trials feed synthetic minibatches of exactly their size); loaded
+    # before tracemalloc starts, so the CPU proxy does not count them.
+    data = load_data(config.data, config.seed, args.corpus)
+    pad_labels(data, BLOG_N_CLASSES)
     if not gpu:
         tracemalloc.start()
     runner.seed_everything(config.seed, device)
-    models = build_models(config, BLOG_N_CLASSES)
-    check_crop_frames(models, frames)
-    gen, dis = models['generator'], models['discriminator']
-    gen.to_device(device)
-    dis.to_device(device)
-    train = config.train
-    opt_gen = chainer.optimizers.RMSprop(lr=train.lr, alpha=train.alpha,
-                                         eps=train.eps)
-    opt_gen.setup(gen)
-    opt_dis = chainer.optimizers.RMSprop(lr=train.lr, alpha=train.alpha,
-                                         eps=train.eps)
-    opt_dis.setup(dis)
-    rng = np.random.RandomState(1)
-    combos = np.stack([rng.randint(n, size=256) for n in BLOG_N_CLASSES],
-                      axis=1).astype(np.int32)
+    tmp = tempfile.TemporaryDirectory(prefix='vox-bench-vram-')
+    # The recipe's models, RMSprop optimizers and StarGANUpdater.
+    updater = stargan.build_trainer(config, data, Path(tmp.name),
+                                    device).updater
+    gen, dis = updater.gen, updater.dis
     n_critic = config.losses.n_critic
+    saved = {}
+
+    def walk(name, lossfun):
+        def wrapped(*a):
+            loss = lossfun(*a)
+            saved[name] = perf.saved_activation_bytes(
+                loss, exclude=(gen, dis))
+            return loss
+        return wrapped
+    updater.loss_dis = walk('dis', updater.loss_dis)
+    updater.loss_gen = walk('gen', updater.loss_gen)
 
     def static_bytes():
         """Parameters, their gradients, RMSprop's ``ms``, BN statistics."""
@@ -81,21 +91,10 @@ def vram_experiment(exp_id, frames, args):
     def trial(batch):
         data = _synthetic_batches(frames, batch)
         it = chainer.iterators.SerialIterator(data, batch, shuffle=False)
-        updater = StarGANUpdater(
-            it, opt_gen, opt_dis, n_classes=BLOG_N_CLASSES,
-            label_combinations=combos, seed=0, device=device,
-            losses=config.losses)
-        saved = {}
-
-        def walk(name, lossfun):
-            def wrapped(*a):
-                loss = lossfun(*a)
-                saved[name] = perf.saved_activation_bytes(
-                    loss, exclude=(gen, dis))
-                return loss
-            return wrapped
-        updater.loss_dis = walk('dis', updater.loss_dis)
-        updater.loss_gen = walk('gen', updater.loss_gen)
+        # This trial's minibatches through the recipe's updater: Chainer's
+        # StandardUpdater has no setter for its iterators.
+        updater._iterators['main'] = it
+        saved.clear()
         gc.collect()
         if gpu:
             pool.reset()
@@ -118,7 +117,7 @@ def vram_experiment(exp_id, frames, args):
                 raise
             oom = text[:200]
         if oom is not None:  # outside the except: its traceback is gone
-            del updater, it, data
+            del it, data
             for link in (gen, dis):
                 link.cleargrads()
             gc.collect()
@@ -134,7 +133,7 @@ def vram_experiment(exp_id, frames, args):
             row['pool_peak_held_bytes'] = pool.held
         else:
             row['cpu_proxy_bytes'] = tracemalloc.get_traced_memory()[1]
-        del updater, it, data
+        del it, data
         return row
 
     budget = args.vram_budget_mib * MIB
@@ -192,4 +191,5 @@ def vram_experiment(exp_id, frames, args):
         out['search_capped'] = hi is None
     else:
         out['fit_cpu_proxy'] = fit('cpu_proxy_bytes')
+    tmp.cleanup()
     return out
