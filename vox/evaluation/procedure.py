@@ -41,7 +41,8 @@ from vox.base.progress import progress
 from vox.data import audio
 from vox.data.sources import load_data
 from vox.evaluation import content
-from vox.extensions.samples import GL_ITERATIONS, crop_wave, resynthesize
+from vox.extensions.samples import (GL_ITERATIONS, crop_wave,
+                                    resynthesize_many)
 from vox.inference.conversion import convert_unit
 from vox.training.store import snapshots
 
@@ -129,11 +130,23 @@ def floor_partners(utterance_ids, seed=0):
     return partners
 
 
+#: Crops per batched Griffin-Lim call of :func:`resynthesize_unit` (each
+#: call's result is the same for any grouping; this only paces the bar).
+RESYNTHESIS_CHUNK = 32
+
+
 def resynthesize_unit(x, label='vox: resynthesising',
-                      n_iter=GL_ITERATIONS):
-    """Griffin-Lim waves (the samples' settings) of unit crops (N, 1, T, F)."""
-    return [resynthesize(audio.from_unit(c[0]), n_iter=n_iter) for c in
-            progress(list(x), label=label)]
+                      n_iter=GL_ITERATIONS, xp=None):
+    """Griffin-Lim waves (the samples' settings) of unit crops (N, 1, T, F),
+    batched (:func:`vox.extensions.samples.resynthesize_many`) on ``xp``."""
+    chunks = [x[i:i + RESYNTHESIS_CHUNK]
+              for i in range(0, len(x), RESYNTHESIS_CHUNK)]
+    waves = []
+    for chunk in progress(chunks, label=f'{label} ({len(x)} crops, '
+                          f'{RESYNTHESIS_CHUNK} a step)'):
+        waves += resynthesize_many([audio.from_unit(c[0]) for c in chunk],
+                                   n_iter=n_iter, xp=xp)
+    return waves
 
 
 def content_scores(waves, copies, outputs, utterance_ids, seed=0):
@@ -271,9 +284,10 @@ def evaluate(gen, classifier, data, *, targets_per_crop=4, seed=0,
                                data.labels.n_classes))
     result['identity_lsd_db'] = lsd_db(x, identity)
     result['conversion_lsd_db'] = lsd_db(x[source], converted)
-    copies = resynthesize_unit(x, 'vox: copy synthesis', gl_iterations)
+    copies = resynthesize_unit(x, 'vox: copy synthesis', gl_iterations,
+                               device.xp)
     outputs = resynthesize_unit(converted, 'vox: resynthesising',
-                                gl_iterations)
+                                gl_iterations, device.xp)
     result['content'] = content_scores(
         waves, copies, {'converted': (source, outputs)}, ids, seed)
     return result
