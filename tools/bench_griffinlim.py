@@ -286,9 +286,12 @@ def _figures(d, prefix=''):
 
 
 def bench_evaluate(args):
-    vox = [sys.executable, '-c', 'import sys; from vox.cli import main; '
-           'sys.exit(main())', 'evaluate', args.evaluate, '--classifier',
-           args.classifier]
+    # -P: no current folder on sys.path, so PYTHONPATH picks the code
+    vox = [sys.executable, '-P', '-c', 'import sys, vox; '
+           'print("vox from", vox.__file__, file=sys.stderr); '
+           'from vox.cli import main; sys.exit(main())', 'evaluate',
+           str(Path(args.evaluate).resolve()), '--classifier',
+           str(Path(args.classifier).resolve())]
     trees = {'before': args.before_tree, 'after': str(REPO)}
     walls = {k: [] for k in trees}
     results = {}

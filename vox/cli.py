@@ -7,6 +7,7 @@ import sys
 
 import vox.commands
 from vox.base.errors import Stopped, VoxError
+from vox.base.progress import end_open_lines
 
 
 def build_parser():
@@ -23,7 +24,11 @@ def build_parser():
 def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args) or 0
+        try:
+            return args.func(args) or 0
+        except BaseException:
+            end_open_lines()  # no message on the end of a bar's open line
+            raise
     except Stopped as e:  # saved, not finished: no "error", not status 0
         print(f'vox: {e}', file=sys.stderr)
         return e.exit_code
