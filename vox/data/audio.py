@@ -29,6 +29,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+import scipy.fft
 import scipy.signal
 import soundfile
 
@@ -352,7 +353,6 @@ class _FFTBackend:
 
 def _fft_backend(xp, workers):
     if xp is None or xp is np:
-        import scipy.fft  # deferred: only resynthesis needs it
         return _FFTBackend(
             np, lambda a: scipy.fft.rfft(a, N_FFT, workers=workers or -1),
             lambda a: scipy.fft.irfft(a, N_FFT, workers=workers or -1),
