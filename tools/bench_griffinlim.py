@@ -193,7 +193,7 @@ def fft_only(mags, workers):
     """The FFTs of griffin_lim_batch's blocks, nothing else."""
     import scipy.fft
     tp = mags[0].shape[0] + 2 * audio.EDGE_FRAMES
-    per_block = max(1, audio.GL_BLOCK_FRAMES // tp)
+    per_block = audio._per_block(mags[0].shape[0])
     for start in range(0, len(mags), per_block):
         n = len(mags[start:start + per_block])
         spec = np.zeros((n, tp, audio.N_FFT // 2 + 1), np.complex64)

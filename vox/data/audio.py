@@ -281,9 +281,16 @@ def griffin_lim(mag, n_iter=GL_ITERATIONS, momentum=0.99, seed=GL_SEED,
     """
     each = None if callback is None else (
         lambda i, waves: callback(i, waves[0]))
+    mag = np.asarray(mag, np.float32)
+    backend = _fft_backend(xp, workers)
+    per_block = _per_block(mag.shape[0])
     return _griffin_lim_block(
-        np.asarray(mag, np.float32)[None], n_iter, momentum, seed,
-        _fft_backend(xp, workers), dtype, 1, each)[0]
+        mag[None], n_iter, momentum, seed, backend, dtype,
+        per_block if backend.fixed_layout else 1, each)[0]
+
+
+def _per_block(frames):
+    return max(1, GL_BLOCK_FRAMES // (frames + 2 * EDGE_FRAMES))
 
 
 def griffin_lim_batch(mags, n_iter=GL_ITERATIONS, momentum=0.99, seed=GL_SEED,
@@ -314,7 +321,7 @@ def griffin_lim_batch(mags, n_iter=GL_ITERATIONS, momentum=0.99, seed=GL_SEED,
         by_length.setdefault(m.shape[0], []).append(i)
     blocks = []
     for t, items in sorted(by_length.items()):
-        per_block = max(1, GL_BLOCK_FRAMES // (t + 2 * EDGE_FRAMES))
+        per_block = _per_block(t)
         blocks += [(items[s:s + per_block], per_block)
                    for s in range(0, len(items), per_block)]
     threads = min(len(blocks), workers or os.cpu_count() or 1)
