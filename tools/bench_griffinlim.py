@@ -6,10 +6,10 @@ before and after.
 Run from the project's root (numbers in docs/performance.md):
 
     # once: librosa in a venv of its own, so the project's .venv keeps its pins
-    python3.11 -m venv /tmp/venv-librosa
-    /tmp/venv-librosa/bin/pip install librosa
+    python3.11 -m venv .venv-librosa
+    .venv-librosa/bin/pip install librosa
     nice -n 10 .venv/bin/python tools/bench_griffinlim.py \\
-        [--crops 24] [--rounds 3] [--librosa-python /tmp/venv-librosa/bin/python]
+        [--crops 24] [--rounds 3] [--librosa-python .venv-librosa/bin/python]
         [--evaluate RUN --classifier CLS_RUN --before-tree DIR]
 
 Magnitudes: ``--crops`` 256-frame crops of the generated corpus (the
@@ -315,8 +315,16 @@ def bench_evaluate(args):
     print('largest differences in evaluation.json figures:')
     for d, k in diffs[:8]:
         print(f'  {k}: {a[k]:.6g} -> {b[k]:.6g} (|diff| {d:.3g})')
-    print('verdict (headline) same:',
-          results['before'].get('headline') == results['after'].get('headline'))
+    from vox.reports import conversion_quality
+    for name in ('verdict', 'headline'):
+        said = [getattr(conversion_quality, name)(results[k]) for k in trees]
+        print(f'{name} same: {said[0] == said[1]}: {said[1]}')
+    judge = [k for k in a if not k.startswith('content.')]
+    print('judge figures identical:', all(a[k] == b.get(k) for k in judge))
+    if args.keep:
+        for k in trees:
+            Path(args.keep, f'evaluation-{k}.json').write_text(
+                json.dumps(results[k], indent=1))
 
 
 def main():
@@ -333,6 +341,7 @@ def main():
     p.add_argument('--evaluate', help='a StarGAN run: time vox evaluate')
     p.add_argument('--classifier', help='its judge (with --evaluate)')
     p.add_argument('--before-tree', help='the code before (with --evaluate)')
+    p.add_argument('--keep', help='write both evaluation.json files here')
     p.add_argument('--skip-gl', action='store_true')
     args = p.parse_args()
     if not args.skip_gl:
