@@ -379,15 +379,16 @@ def _initial_phase(seed, frames):
     full (frames, 513) spectrum.  Cached: evaluation asks for one length
     hundreds of times."""
     key = (seed, frames)
-    if key not in _GL_INIT:
+    found = _GL_INIT.get(key)   # one lookup: blocks run on several threads
+    if found is None:
         if len(_GL_INIT) > 64:
             _GL_INIT.clear()
         rng = np.random.RandomState(seed)
         phase = 2 * np.pi * rng.rand(frames, N_FFT // 2 + 1)
-        _GL_INIT[key] = np.stack(
+        found = _GL_INIT[key] = np.stack(
             [np.cos(phase), np.sin(phase)], axis=-1)[
                 :, FIRST_BIN:FIRST_BIN + N_BINS]
-    return _GL_INIT[key]
+    return found
 
 
 def _ola_norm(frames):

@@ -11,7 +11,9 @@ Writing helpers (plain functions, no Chainer):
 * :func:`resynthesize` / :func:`write_griffin_lim_wav` -- a raw magnitude
   ``(T, 256)`` -> a 16 kHz wave / WAV through :func:`vox.data.audio.griffin_lim`
   (fixed seed and iteration count, so the same magnitude always gives the
-  same file; silent edge frames so short crops do not click).
+  same file; silent edge frames so short crops do not click);
+  :func:`resynthesize_many` -- the same for many magnitudes in one batched
+  call (the same waves, bit for bit).
 * :func:`write_sample` -- everything for one crop: the input's PNG, the
   original input audio (when known), the **copy-synthesis reference** (the
   input magnitude through the very Griffin-Lim the outputs go through) and,
