@@ -40,6 +40,7 @@ from pathlib import Path
 
 import soundfile
 
+from vox.base.progress import progress
 from vox.base.files import not_a_file, resolved
 from vox.data.corpus.listing import Listing, Problem, settle_sexes
 from vox.data.corpus.manifest import Utterance, normalise_sex
@@ -295,7 +296,11 @@ def read_csj(path, segments_dir=None) -> Listing:
                 f'talk {talk} in {Path(src[3]).name} has no audio file',
                 'copy the WAV folder (or the dvd folders) from the CSJ media',
                 kind='talks with labels but no audio'))
-    for (talk, ch), wav in sorted(channels.items()):
+    talks = sorted(channels.items())
+    if segments_dir is not None and talks:
+        # The first read of a corpus cuts every talk: long, so shown.
+        talks = progress(talks, label='vox: cutting CSJ talks into segments')
+    for (talk, ch), wav in talks:
         label = labels.get((talk, ch))
         if label is None and ch is not None:
             out.problems.append(Problem(
