@@ -99,13 +99,13 @@ def test_cli_ends_a_bar_before_its_error(monkeypatch, capsys):
 
 def test_line_progress_for_a_trainer():
     out = io.StringIO()
-    line = LineProgress(600, 'train', out, clock=Clock(0.5))
+    line = LineProgress('train', out, clock=Clock(0.5))
     for i in range(1, 601):
-        line.update(i)
+        line.update(i, i / 600)
     lines = out.getvalue().splitlines()
     assert 25 <= len(lines) <= 32     # 300 s: the first, one per 10 s, last
-    assert lines[0].startswith('train 1/600')
-    assert lines[-1].startswith('train 600/600')
+    assert lines[0].startswith('train 1')
+    assert lines[-1].startswith('train 600,')
 
 
 def test_training_progress_in_a_log_is_sparse():
@@ -122,11 +122,11 @@ def test_training_progress_in_a_log_is_sparse():
                                    'updater': Updater()})()
     out = io.StringIO()
     extension = progress_bar(trainer, out, clock=Clock(0.5))
-    for i in range(1, 401):            # 100 iterations an epoch, 200 s
+    for i in range(1, 403):            # 100.5 iterations an epoch, 200 s
         trainer.updater.iteration = i
-        trainer.updater.epoch_detail = i / 100
-        trainer.updater.epoch = i // 100
+        trainer.updater.epoch_detail = i / 100.5
+        trainer.updater.epoch = int(i // 100.5)
         extension(trainer)
     lines = out.getvalue().splitlines()
     assert 15 <= len(lines) <= 22
-    assert lines[-1].startswith('vox: training iteration 400/400 (epoch 4/4)')
+    assert lines[-1].startswith('vox: training iteration 402 (epoch 4/4)')

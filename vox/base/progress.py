@@ -87,27 +87,28 @@ def progress(iterable, total=None, label='', stream=None, clock=None,
 class LineProgress:
     """A bar's non-terminal form for a loop driven from outside (a
     Trainer's iterations): :meth:`update` writes a whole line at most every
-    ``LOG_INTERVAL`` seconds, the first and the last (``i == total``)
+    ``LOG_INTERVAL`` seconds, the first and the last (``done >= 1``)
     always."""
 
-    def __init__(self, total, label, stream=None, clock=None):
-        self.total = total
+    def __init__(self, label, stream=None, clock=None):
         self.label = label
         self.stream = stream
         self.clock = clock or time.monotonic
         self.start = self.last = None
 
-    def update(self, i, detail=''):
+    def update(self, i, done, detail=''):
+        """``i`` steps so far, ``done`` the fraction of the whole."""
         now = self.clock()
         if self.start is None:
             self.start = now
-        if self.last is not None and i != self.total and \
+        if self.last is not None and done < 1 and \
                 now - self.last <= LOG_INTERVAL:
             return
         self.last = now
-        rate = i / max(now - self.start, 1e-9) if now > self.start else 0
-        eta = f', eta {(self.total - i) / rate:.0f}s' if rate else ''
+        elapsed = now - self.start
+        rate = f', {i / elapsed:.2f}/s' if elapsed > 0 else ''
+        eta = f', eta {elapsed * (1 - done) / done:.0f}s' \
+            if elapsed > 0 and 0 < done < 1 else ''
         stream = self.stream or sys.stdout
-        stream.write(f'{self.label} {i}/{self.total}{detail}'
-                     f'{f", {rate:.2f}/s" if rate else ""}{eta}\n')
+        stream.write(f'{self.label} {i}{detail}{rate}{eta}\n')
         stream.flush()

@@ -142,18 +142,17 @@ def progress_bar(trainer, stream=None, clock=None):
     if is_terminal(stream):
         return extensions.ProgressBar(update_interval=1, out=stream)
     length, unit = trainer.stop_trigger.get_training_length()
-    total = length if unit == 'iteration' else None
-    line = LineProgress(total, 'vox: training iteration', stream, clock)
+    line = LineProgress('vox: training iteration', stream, clock)
 
     @training.make_extension(trigger=(1, 'iteration'), priority=-100)
     def log_progress(trainer):
         updater = trainer.updater
-        if line.total is None:      # epochs: iterations from the first one
-            line.total = int(round(length / max(updater.epoch_detail, 1e-9)
-                                   * updater.iteration))
-        line.update(updater.iteration,
-                    f' (epoch {updater.epoch}/{length})' if unit == 'epoch'
-                    else '')
+        if unit == 'epoch':
+            line.update(updater.iteration, updater.epoch_detail / length,
+                        f' (epoch {updater.epoch}/{length})')
+        else:
+            line.update(updater.iteration, updater.iteration / length,
+                        f'/{length}')
     return log_progress
 
 
