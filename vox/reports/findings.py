@@ -26,7 +26,8 @@ import yaml
 
 from vox.base.labels import BLOG_N_CLASSES, GROUPS
 from vox.config import EXPERIMENTS_DIR
-from vox.reports import bench_figures, conversion_quality
+from vox.reports import (bench_figures, blurmask_findings,
+                         conversion_quality)
 
 REPRODUCED = 'reproduced'
 NOT_REPRODUCED = 'not reproduced'
@@ -353,11 +354,12 @@ def run_label(facts):
     if facts.profile == 'faithful':
         return ''
     train = facts.config.get('train') or {}
-    epochs = train.get('epochs', facts.config.get('iterations'))
+    epochs = f"{train['epochs']} epochs" if 'epochs' in train else \
+        f"{facts.config.get('iterations')} iterations"
     widths = [f"{name} width {(facts.config.get(name) or {}).get('width')}"
               for name in ('model', 'generator', 'discriminator')
               if isinstance(facts.config.get(name), dict)]
-    return (f'{facts.profile} run ({epochs} epochs'
+    return (f'{facts.profile} run ({epochs}'
             + (', ' + ', '.join(widths) if widths else '')
             + "): these verdicts say what this short run shows, not what "
               "the blog's full run would")
@@ -368,8 +370,8 @@ def check_run(run_dir):
     facts = RunFacts(run_dir)
     exp_id = facts.config.get('id', facts.path.parent.name)
     if str(exp_id).startswith('blurmask-'):
-        from vox.reports.blurmask_findings import check_results
-        verdicts = check_results(facts.path.parent.parent)
+        verdicts = blurmask_findings.check_results(
+            facts.path.parent.parent, facts.profile)
     else:
         verdicts = [check(facts, f) for f in load_findings(exp_id)]
     return {'experiment': exp_id, 'run': str(facts.path),
