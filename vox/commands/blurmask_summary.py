@@ -76,6 +76,7 @@ def findings_table(results):
              f"what those short runs show, not what the notes' full runs "
              f"would" if short else '')
     result = {'experiment': 'blurmask', 'run': str(results), 'label': label,
+              'short': f"{', '.join(short)} runs" if short else '',
               'findings': blurmask_findings.check_results(results)}
     return findings.markdown(result)
 

@@ -375,7 +375,9 @@ def check_run(run_dir):
     else:
         verdicts = [check(facts, f) for f in load_findings(exp_id)]
     return {'experiment': exp_id, 'run': str(facts.path),
-            'label': run_label(facts), 'findings': verdicts}
+            'label': run_label(facts), 'findings': verdicts,
+            'short': '' if facts.profile == 'faithful' else
+            f'{facts.profile} run'}
 
 
 def verdict_cell(v, label=''):
@@ -386,7 +388,7 @@ def verdict_cell(v, label=''):
     if v.get('reason'):
         text += f": {v['reason']}"
     if label and v['verdict'] != NOT_COMPARABLE:
-        text += f" [{label.split(' (')[0]}]"
+        text += f' [{label}]'
     return text
 
 
@@ -398,7 +400,8 @@ def rows(result):
                                  if isinstance(v.get('blog'), (int, float))
                                  and not isinstance(v['blog'], bool) else '')
         out.append((v['id'], blog, v.get('measured') or 'n/a',
-                    v.get('baseline') or '', verdict_cell(v, result['label'])))
+                    v.get('baseline') or '',
+                    verdict_cell(v, result.get('short', ''))))
     return out
 
 
@@ -423,7 +426,7 @@ def markdown(result):
     if result['label']:
         out += [f"*{result['label']}.*", '']
     out += ['| ' + ' | '.join(HEADER) + ' |', '|' + '---|' * len(HEADER)]
-    out += ['| ' + ' | '.join(str(c).replace('|', '/') for c in r) + ' |'
+    out += ['| ' + ' | '.join(str(c).replace('|', '\\|') for c in r) + ' |'
             for r in rows(result)]
     return '\n'.join(out) + '\n'
 
