@@ -141,7 +141,7 @@ def add_quality_curve(trainer, gen, judge_run, judge, config, data, device,
     frames = judge_run.config.data.crop_frames
     cfg = dataclasses.replace(config.data, crop_frames=frames,
                               validation_crops=1)
-    val = load_data(cfg, config.seed, data.manifest).validation
+    val = load_data(cfg, config.seed, str(data.manifest)).validation
     picks = np.linspace(0, len(val) - 1, min(CROPS, len(val))).round()
     picks = sorted(set(int(i) for i in picks))
     examples = [val[i] for i in picks]

@@ -16,6 +16,14 @@ from vox.base.perf import saved_activation_bytes
 from vox.training.store import load_run
 
 
+def _flat(out):
+    if isinstance(out, (list, tuple)):
+        for h in out:
+            yield from _flat(h)
+    else:
+        yield out
+
+
 def step_activation_bytes(models, n_classes, batch, frames):
     gen, dis = models['generator'], models['discriminator']
     x = np.random.RandomState(0).uniform(
@@ -23,9 +31,7 @@ def step_activation_bytes(models, n_classes, batch, frames):
     c = np.zeros((batch, sum(n_classes)), np.float32)
     c[:, 0] = 1
     with chainer.using_config('train', True):
-        out = dis(gen(x, c))
-        loss = sum(F.sum(h) for h in (out if isinstance(out, (list, tuple))
-                                      else [out]))
+        loss = sum(F.sum(h) for h in _flat(dis(gen(x, c))))
     return saved_activation_bytes(loss, exclude=(gen, dis))
 
 

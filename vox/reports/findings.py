@@ -322,7 +322,10 @@ def check(facts, finding):
            'reason': None}
     reason = not_comparable_reason(facts, finding)
     measure = finding['measure']
-    raw, what, missing = read_measure(facts, measure)
+    try:
+        raw, what, missing = read_measure(facts, measure)
+    except Exception as e:  # a finding must not fail the run it reports
+        raw, what, missing = None, None, f'could not measure it: {e!r}'
     out['measured'] = what
     if reason or missing:
         out['reason'] = reason or missing
