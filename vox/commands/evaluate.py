@@ -95,11 +95,13 @@ def main(args):
     judge = procedure.judge_facts(
         cls_run.path, run.path, procedure.MIN_JUDGE_EPOCHS
         if args.min_judge_epochs is None else args.min_judge_epochs)
+    judge['validation_crops'] = procedure.judge_validation_crops(cls_run)
     result = {'run': str(run.path), 'snapshot': snapshot.name,
               'classifier_run': str(cls_run.path),
               'classifier_snapshot': cls_snapshot.name, 'judge': judge,
               'corpus': str(data.manifest),
-              'crops_per_utterance': args.crops, **result}
+              'crops_per_utterance': args.crops,
+              'confounded': procedure.confounded(data.manifest), **result}
     print(conversion_quality.text(result))
     for path in output.write(result, run.path, args.out):
         print(f'vox: wrote {path}')

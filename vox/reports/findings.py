@@ -399,10 +399,7 @@ def rows(result):
     """(finding, the blog, this run, baseline, verdict) per finding."""
     out = []
     for v in result['findings']:
-        blog = v['statement'] + (f" ({v['blog']:g})"
-                                 if isinstance(v.get('blog'), (int, float))
-                                 and not isinstance(v['blog'], bool) else '')
-        out.append((v['id'], blog, v.get('measured') or 'n/a',
+        out.append((v['id'], v['statement'], v.get('measured') or 'n/a',
                     v.get('baseline') or '',
                     verdict_cell(v, result.get('short', ''))))
     return out

@@ -285,7 +285,8 @@ def _evaluation_section(run_dir):
         f'{esc(cq.judge_line(result))}.</p>',
         _table(cq.JUDGE_HEADER, cq.judge_rows(result)),
         _table(cq.CONTENT_HEADER, cq.content_rows(result)),
-        f'<p>{esc(cq.KEPT_LEGEND)}.</p>'])
+        f'<p>{esc(cq.KEPT_LEGEND)}.</p>',
+        f'<p>{esc(cq.counts_line(result))}.</p>'])
 
 
 def _findings_section(run_dir):
