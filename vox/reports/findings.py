@@ -37,6 +37,9 @@ OPS = {'<': lambda a, b: a < b, '<=': lambda a, b: a <= b,
        '>': lambda a, b: a > b, '>=': lambda a, b: a >= b}
 
 SECTION_TITLE = 'Findings: does this run find what the blog found?'
+#: Closes the section in summary.md (invisible when rendered), so a
+#: rerun replaces exactly it.
+SECTION_END = '<!-- end of findings -->'
 HEADER = ('finding', 'the blog', 'this run', 'baseline', 'verdict')
 
 
@@ -168,11 +171,8 @@ def not_comparable_reason(facts, finding):
 def confounded_groups(run_dir):
     """{group: why} for birthplace and sex groups that this corpus ties to
     single speakers (a class held by one speaker only), read from the
-    run's ``labels.json`` and manifest: there the group's accuracy is the
-    speaker accuracy again, not a separate finding."""
-    facts = _json(Path(run_dir) / 'labels.json', None)
-    if not facts:
-        return {}
+    run's manifest: there the group's accuracy is the speaker accuracy
+    again, not a separate finding."""
     try:
         with open(Path(run_dir) / 'config.yaml') as f:
             manifest = ((yaml.safe_load(f) or {}).get('corpus') or {}).get(
@@ -428,7 +428,7 @@ def markdown(result):
     out += ['| ' + ' | '.join(HEADER) + ' |', '|' + '---|' * len(HEADER)]
     out += ['| ' + ' | '.join(str(c).replace('|', '\\|') for c in r) + ' |'
             for r in rows(result)]
-    return '\n'.join(out) + '\n'
+    return '\n'.join(out + [SECTION_END]) + '\n'
 
 
 def with_section(summary_md, result):
@@ -436,10 +436,9 @@ def with_section(summary_md, result):
     line), replacing an older one."""
     text = summary_md or ''
     head = f'## {SECTION_TITLE}'
-    if head in text:
+    if head in text and SECTION_END in text:
         before, rest = text.split(head, 1)
-        nxt = rest.find('\n## ')
-        text = before + (rest[nxt + 1:] if nxt >= 0 else '')
+        text = before.rstrip('\n') + '\n' + rest.split(SECTION_END, 1)[1]
     first, _, body = text.partition('\n')
     if first.startswith('# '):
         return first + '\n\n' + markdown(result) + '\n' + body.lstrip('\n')
