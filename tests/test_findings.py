@@ -7,7 +7,6 @@ carrying the table first."""
 import json
 
 import numpy as np
-import pytest
 import yaml
 
 from vox.base.labels import BLOG_N_CLASSES
