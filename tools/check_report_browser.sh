@@ -139,7 +139,7 @@ fi
 if [ "$expect_audio" = --expect-audio ] && [ "$audio" -lt 1 ]; then
     echo "FAIL: samples exist but no <audio controls>" >&2; status=1
 fi
-[ "$probe" = 'data-probe="all-loaded"' ] || { echo "FAIL: not every image/diagram/audio loaded" >&2; status=1; }
+[ "$probe" = 'data-probe="all-loaded"' ] || { echo "FAIL: in the browser: $probe (an image/diagram/audio that did not load, or the findings below the diagrams)" >&2; status=1; }
 [ -s "$shot" ] || { echo "FAIL: no screenshot" >&2; status=1; }
 [ $status -eq 0 ] && echo OK
 exit $status
