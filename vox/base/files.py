@@ -48,11 +48,13 @@ class NotAFile(VoxError, OSError):
     an OSError too, so a reader's own ``except OSError`` still catches it."""
 
     def __init__(self, path, problem):
-        VoxError.__init__(self, f'{printable(path)}: {problem}; give a '
-                                f'regular file')
+        VoxError.__init__(self, path, problem)
         self.filename = str(path)
         self.strerror = problem
         self.problem = problem
+
+    def __str__(self):
+        return f'{printable(self.filename)} {self.problem}'
 
 
 def open_regular(path, mode='r', **kwargs):
@@ -81,7 +83,7 @@ def open_regular(path, mode='r', **kwargs):
         raise
 
 
-def read_text(path, encoding='utf-8', limit=None):
+def read_text(path, encoding='utf-8', errors='strict', limit=None):
     """A regular file's text (:func:`open_regular`); ``limit``: the most
     bytes worth reading, larger files are refused unread."""
     with open_regular(path, 'rb') as f:
@@ -90,7 +92,7 @@ def read_text(path, encoding='utf-8', limit=None):
             raise VoxError(f'{printable(path)}: {size} bytes, more than the '
                            f'{limit} a file of this kind can sensibly hold; '
                            f'give the right file')
-        return f.read().decode(encoding)
+        return f.read().decode(encoding, errors)
 
 
 def printable(path):

@@ -189,6 +189,17 @@ def resample(wave, rate_from, rate_to=SAMPLE_RATE):
     return out.astype(np.float32)
 
 
+def check_output_format(path, flag='--output'):
+    """Refuses, before any work, an output name :func:`save_wav` cannot
+    write: the format is the suffix's, and it must take 16-bit PCM
+    (.wav, .flac, ...; not .mp3, not a name without a suffix)."""
+    fmt = Path(path).suffix[1:].upper()
+    if not fmt or not soundfile.check_format(fmt, 'PCM_16'):
+        raise AudioError(f'{flag} {printable(path)}: cannot write audio '
+                         f'{"without a suffix" if not fmt else "as ." + fmt.lower()}'
+                         f'; give a path ending in .wav (or .flac)')
+
+
 def save_wav(path, wave, sample_rate=SAMPLE_RATE):
     """Writes 16-bit PCM, peak-limited so nothing clips."""
     wave = np.asarray(wave, dtype=np.float64)

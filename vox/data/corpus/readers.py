@@ -45,7 +45,8 @@ from typing import Dict, List, Optional
 
 from vox.data.corpus.manifest import Utterance, write_manifest
 from vox.base.errors import VoxError
-from vox.base.files import is_utf8_name, not_a_file, printable, resolved
+from vox.base.files import (is_utf8_name, not_a_file, open_regular,
+                            printable, read_text, resolved)
 
 KINDS = ('manifest', 'jvs', 'vctk', 'csj', 'synth')
 AUDIO_EXT = ('.wav', '.flac')
@@ -113,7 +114,7 @@ def read_table(path) -> Listing:
     path = Path(path)
     folder = path.absolute().parent
     try:
-        text = path.read_text(encoding='utf-8-sig')
+        text = read_text(path, encoding='utf-8-sig')
     except (OSError, UnicodeDecodeError) as e:
         raise CorpusError(f'{path}: cannot read the manifest ({e}); save it '
                           f'as UTF-8 TSV or CSV') from None
@@ -203,8 +204,8 @@ def read_jvs(path, subsets=JVS_SUBSETS) -> Listing:
     sexes: Dict[str, str] = {}
     out = Listing('jvs', root)
     if gender_file.is_file():
-        for n, line in enumerate(gender_file.read_text(
-                encoding='utf-8-sig').splitlines(), start=1):
+        for n, line in enumerate(read_text(
+                gender_file, encoding='utf-8-sig').splitlines(), start=1):
             parts = line.split()
             if len(parts) < 2 or not re.fullmatch(r'jvs\d+', parts[0]):
                 continue  # header or blank
@@ -261,8 +262,9 @@ def _vctk_root(path):
 def read_speaker_info(path):
     """{'p225': (sex, accent, region)} from VCTK's speaker-info.txt."""
     info, problems = {}, []
-    for n, line in enumerate(Path(path).read_text(
-            encoding='utf-8-sig', errors='replace').splitlines(), start=1):
+    for n, line in enumerate(read_text(
+            path, encoding='utf-8-sig', errors='replace').splitlines(),
+            start=1):
         line = line.split('(')[0]  # 0.92 adds "(mic2 files unavailable)"
         parts = line.split()
         if len(parts) < 3 or parts[0].upper() == 'ID':
@@ -325,7 +327,7 @@ def read_csj(path) -> Listing:
         if table.is_file():
             delim = ',' if table.suffix == '.csv' else '\t'
             rows = list(csv.DictReader(io.StringIO(
-                table.read_text(encoding='utf-8-sig')), delimiter=delim))
+                read_text(table, encoding='utf-8-sig')), delimiter=delim))
             for n, r in enumerate(rows, start=2):
                 r = {k.strip().lower(): (v or '').strip()
                      for k, v in r.items() if k}
@@ -337,7 +339,8 @@ def read_csj(path) -> Listing:
                                     r.get('birthplace') or None, table)
     for xml in sorted((root / 'XML').glob('**/*.xml')):
         try:
-            elem = next(ET.iterparse(str(xml), events=('start',)))[1]
+            with open_regular(xml, 'rb') as f:  # a FIFO would block
+                elem = next(ET.iterparse(f, events=('start',)))[1]
         except (ET.ParseError, StopIteration, OSError) as e:
             out.problems.append(Problem(str(xml), f'unreadable XML ({e})',
                                         'restore the file from the CSJ '
