@@ -64,6 +64,8 @@ def _atomic_savez(path, **arrays):
                     np.lib.format.write_array(f, np.asarray(arrays[name]),
                                               allow_pickle=False)
         os.replace(tmp, path)
+    except OSError as e:  # a full disk: name the cache, not the caller's
+        raise OSError(e.errno, e.strerror or str(e), str(path)) from None
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)

@@ -19,10 +19,12 @@ from chainer.training import extensions
 
 from vox.base.device import get_device
 from vox.base.errors import Stopped, VoxError
+from vox.base.files import resolved
 from vox.base.labels import GROUPS
 from vox.base.memory import check_fits
+from vox.base.npz import save_npz
 from vox.config import ExperimentConfig, load_config
-from vox.data.sources import load_data
+from vox.data.sources import cache_dir, load_data
 from vox.extensions.guards import (GracefulStop, NonFiniteGuard,
                                    RandomStates, RememberingConverter,
                                    StopRequested)
@@ -60,7 +62,7 @@ def attach_guards(trainer, data, config, parallel=None):
                                  'order': data.order_rng}))
     stop_snapshot = extensions.snapshot(
         filename='snapshot_iter_{.updater.iteration}',
-        n_retains=config.report.snapshots_kept)
+        n_retains=config.report.snapshots_kept, savefun=save_npz)
     if not parallel.is_writer:
         def stop_snapshot(trainer):  # rank 0 writes the run folder
             pass
@@ -101,11 +103,24 @@ def disk_error(e, run_dir):
     """A file-system failure during a run (a full disk, a cache deleted
     meanwhile), as one line naming the path and how to go on."""
     where = e.filename or run_dir
+    cache = cache_dir()
+    if is_under(where, cache):  # not the run folder's disk: say which
+        return VoxError(f'{where}: {e.strerror or e}; that is the cache '
+                        f'({cache}, VOX_CACHE): free space on its disk (or '
+                        f'set VOX_CACHE to a folder on a larger one) and '
+                        f'rerun the same command')
     found = snapshots(run_dir) if run_dir.is_dir() else []
     resume = (f'{found[-1].name} is kept; free space (or fix the folder) and '
               f'rerun the same command to resume from it' if found else
               'free space (or fix the folder) and rerun the same command')
     return VoxError(f'{where}: {e.strerror or e}; {resume}')
+
+
+def is_under(path, folder):
+    try:
+        return resolved(path).is_relative_to(resolved(folder))
+    except (TypeError, ValueError):
+        return False
 
 
 def check_label_space(labels, kind):
