@@ -88,7 +88,9 @@ def read_entry(file):
     by a crash or a full disk, changed by hand): the entry is then a cache
     miss, recomputed and rewritten, and the user is told."""
     try:
-        with np.load(file) as z:
+        # The file opened here, not by np.load: NumPy leaves its own file
+        # open when the zip in it does not read.
+        with open(file, 'rb') as f, np.load(f) as z:
             mag, voiced = z['magnitude'], z['voiced']
         if mag.ndim == 2 and mag.shape[1] == audio.N_BINS and \
                 voiced.shape == mag.shape[:1]:
