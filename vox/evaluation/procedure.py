@@ -226,9 +226,8 @@ def judge_facts(cls_run_dir, run_dir, min_epochs=MIN_JUDGE_EPOCHS):
 def judge_validation_crops(cls_run):
     """How many validation crops the judge's own validation accuracy
     rests on: its run's validation split, rebuilt from its config."""
-    with open(cls_run.path / 'config.yaml') as f:
-        manifest = ((yaml.safe_load(f) or {}).get('corpus') or {}).get(
-            'manifest')
+    facts = load_raw(cls_run.path / 'config.yaml').get('corpus') or {}
+    manifest = facts.get('manifest') if isinstance(facts, dict) else None
     try:
         data = load_data(cls_run.config.data, cls_run.config.seed,
                          manifest if manifest and Path(manifest).exists()
