@@ -9,6 +9,9 @@ checked from data.
 import json
 from pathlib import Path
 
+from vox.base.errors import VoxError
+from vox.base.files import read_text
+
 COLUMNS = ('run ID', 'run folder', 'profile', 'target', 'm init', 'lambda',
            'lambda on', 'conserve', 'ReLU', 'iterations', 'final mean m',
            'min m', 'max m', 'share m<=1', 'share m<0', 'final MSE',
@@ -34,12 +37,24 @@ def collect(results):
     """One dict per finished blur-mask run under ``results``."""
     rows = []
     for file in Path(results).glob('blurmask-*/*/summary.json'):
-        with open(file) as f:
-            s = json.load(f)
-        rows.append(dict(s, run_folder=file.parent.name))
-    rows.sort(key=lambda s: (_id_key(s['id']), s['profile'], s['lambda'],
-                             s['run_folder']))
+        try:
+            row = dict(json.loads(read_text(file, limit=1 << 24)),
+                       run_folder=file.parent.name)
+            table([row])  # every field the table shows is there
+            _sort_key(row)
+        except (OSError, UnicodeDecodeError, ValueError, TypeError,
+                KeyError, AttributeError) as e:
+            what = e.strerror if isinstance(e, OSError) else \
+                f'not a blur-mask summary: {type(e).__name__} {e}'
+            raise VoxError(f'{file}: {what}; delete it (or its run folder) '
+                           f'or rerun that run, then rerun this') from None
+        rows.append(row)
+    rows.sort(key=_sort_key)
     return rows
+
+
+def _sort_key(s):
+    return (_id_key(s['id']), s['profile'], s['lambda'], s['run_folder'])
 
 
 def _g(v):
@@ -83,7 +98,6 @@ def findings_table(results):
 
 def main(args):
     from vox.runs.folders import results_root
-    from vox.base.errors import VoxError
     results = results_root(args.results)
     rows = collect(results)
     if not rows:

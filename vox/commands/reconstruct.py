@@ -136,6 +136,7 @@ def main(args):
 
     check_output_file(args.output, [args.input, args.snapshot],
                       create=True)
+    audio.check_output_format(args.output)
     if args.latent:
         check_output_file(args.latent, [args.input, args.snapshot,
                                         args.output], '--latent', create=True)

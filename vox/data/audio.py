@@ -35,6 +35,7 @@ import soundfile
 
 from vox.base.errors import VoxError
 from vox.base.files import not_a_file, printable
+from vox.base.memory import check_fits
 
 SAMPLE_RATE = 16000
 N_FFT = 1024
@@ -80,6 +81,32 @@ def _wav_truncation(path, size):
         return None
 
 
+#: Peak bytes per sample at 16 kHz of reading one file and extracting its
+#: features: the float64 resampled wave (8), the STFT's windowed frames
+#: (float64, 1024 per 256-sample hop: 32) and one-sided spectrum
+#: (complex128, 513 per hop: 32), the magnitude and DIO's buffers (~20).
+BYTES_PER_SAMPLE = 100
+
+
+def check_readable_size(path, sample_rate=SAMPLE_RATE):
+    """Refuses, from the header alone, a file that would not fit in memory
+    once read and resampled: its length times its sample-rate ratio (a
+    2 GB file, or a header claiming 1 Hz that makes every sample 16,000)."""
+    try:
+        info = soundfile.info(str(path))
+    except Exception:  # unreadable: load_checked's read says why
+        return
+    if info.samplerate <= 0 or info.frames <= 0:
+        return
+    out = info.frames * sample_rate / info.samplerate
+    needed = info.frames * info.channels * 8 + out * BYTES_PER_SAMPLE
+    check_fits(needed, f'{printable(path)}: {info.frames} samples at '
+                       f'{info.samplerate} Hz ({out / sample_rate:.0f} s at '
+                       f'{sample_rate} Hz)',
+               'split it into shorter files, or fix its header if the '
+               'sample rate is wrong', error=AudioError)
+
+
 def load_checked(path, sample_rate=SAMPLE_RATE):
     """Read, validate and convert one file: (float32 mono wave, notes).
 
@@ -109,6 +136,7 @@ def load_checked(path, sample_rate=SAMPLE_RATE):
         raise AudioError(f'{path}: truncated (header declares {cut[0]} bytes '
                          f'of audio, the file holds {cut[1]}); re-copy or '
                          f're-download it')
+    check_readable_size(path, sample_rate)
     try:
         data, rate = soundfile.read(str(path), dtype='float32',
                                     always_2d=True)
@@ -162,6 +190,17 @@ def resample(wave, rate_from, rate_to=SAMPLE_RATE):
     g = math.gcd(int(rate_from), int(rate_to))
     out = scipy.signal.resample_poly(wave, rate_to // g, rate_from // g)
     return out.astype(np.float32)
+
+
+def check_output_format(path, flag='--output'):
+    """Refuses, before any work, an output name :func:`save_wav` cannot
+    write: the format is the suffix's, and it must take 16-bit PCM
+    (.wav, .flac, ...; not .mp3, not a name without a suffix)."""
+    fmt = Path(path).suffix[1:].upper()
+    if not fmt or not soundfile.check_format(fmt, 'PCM_16'):
+        raise AudioError(f'{flag} {printable(path)}: cannot write audio '
+                         f'{"without a suffix" if not fmt else "as ." + fmt.lower()}'
+                         f'; give a path ending in .wav (or .flac)')
 
 
 def save_wav(path, wave, sample_rate=SAMPLE_RATE):

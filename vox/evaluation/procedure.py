@@ -33,11 +33,11 @@ from pathlib import Path
 
 import chainer
 import numpy as np
-import yaml
 
 from vox.base.errors import VoxError
 from vox.base.labels import GROUPS
 from vox.base.progress import progress
+from vox.config import load_raw
 from vox.data import audio
 from vox.data.sources import load_data
 from vox.evaluation import content
@@ -208,10 +208,9 @@ def _read_json_log(run_dir):
 
 def _manifest_text(run_dir):
     try:
-        with open(Path(run_dir) / 'config.yaml') as f:
-            facts = (yaml.safe_load(f) or {}).get('corpus') or {}
+        facts = load_raw(Path(run_dir) / 'config.yaml').get('corpus') or {}
         return Path(facts['manifest']).read_text()
-    except (OSError, KeyError, TypeError, ValueError):
+    except (OSError, KeyError, TypeError, ValueError, VoxError):
         return None
 
 
@@ -240,9 +239,8 @@ def judge_facts(cls_run_dir, run_dir, min_epochs=MIN_JUDGE_EPOCHS):
 def judge_validation_crops(cls_run):
     """How many validation crops the judge's own validation accuracy
     rests on: its run's validation split, rebuilt from its config."""
-    with open(cls_run.path / 'config.yaml') as f:
-        manifest = ((yaml.safe_load(f) or {}).get('corpus') or {}).get(
-            'manifest')
+    facts = load_raw(cls_run.path / 'config.yaml').get('corpus') or {}
+    manifest = facts.get('manifest') if isinstance(facts, dict) else None
     try:
         data = load_data(cls_run.config.data, cls_run.config.seed,
                          manifest if manifest and Path(manifest).exists()
@@ -264,9 +262,8 @@ def confounded(manifest):
 
 def load_eval_data(run, crop_frames, crops):
     """Validation crops of ``crop_frames`` from the run's own corpus."""
-    with open(run.path / 'config.yaml') as f:
-        facts = (yaml.safe_load(f) or {}).get('corpus') or {}
-    manifest = facts.get('manifest')
+    facts = load_raw(run.path / 'config.yaml').get('corpus') or {}
+    manifest = facts.get('manifest') if isinstance(facts, dict) else None
     corpus = manifest if manifest and Path(manifest).exists() else None
     config = dataclasses.replace(run.config, data=dataclasses.replace(
         run.config.data, crop_frames=crop_frames, validation_crops=crops))

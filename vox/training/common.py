@@ -9,6 +9,7 @@ from chainer.training import extensions
 
 matplotlib.use('Agg')  # PlotReport on machines without a display
 
+from vox.base.npz import save_npz  # noqa: E402
 from vox.base.errors import VoxError  # noqa: E402
 from vox.base.progress import LineProgress, is_terminal  # noqa: E402
 from vox.training import distributed  # noqa: E402
@@ -185,7 +186,8 @@ def add_reports(trainer, config, plots, print_keys):
     # before trainer.run (vox/runs/runner.py says why).
     trainer.extend(
         extensions.snapshot(filename='snapshot_iter_{.updater.iteration}',
-                            n_retains=report.snapshots_kept),
+                            n_retains=report.snapshots_kept,
+                            savefun=save_npz),
         trigger=snapshot_trigger, name='snapshot')
 
     @training.make_extension(priority=-200)  # right after the snapshot
