@@ -15,10 +15,11 @@ Everything here measures or counts; nothing changes what a model computes.
   layer gets no input gradient and that the WGAN-GP term differentiates a
   gradient.  Elementwise work (BN, activations, losses) is not counted by
   either.
-* :func:`saved_activation_bytes` walks a loss's graph and sums the arrays
-  the graph holds for backward (retained inputs / outputs and arrays the
-  function nodes keep), parameters excluded: the "activations" part of a
-  memory estimate.
+* :func:`saved_activation_bytes` (vox.reports.activation_bytes: a
+  finding's figure too) walks a loss's graph and sums the arrays the graph
+  holds for backward (retained inputs / outputs and arrays the function
+  nodes keep), parameters excluded: the "activations" part of a memory
+  estimate.
 * Host memory from ``/proc/self/status``; GPU memory from a wrapper around
   CuPy's default pool that records its peak; machine description and an
   assumed peak FLOP/s for the CPU.
@@ -33,6 +34,9 @@ import chainer.links as L
 import numpy
 from chainer.backends import cuda
 from chainer.utils import conv
+
+# A finding's figure too, so its home is in vox:
+from vox.reports.activation_bytes import saved_activation_bytes  # noqa: F401
 
 MIB = 2 ** 20
 
@@ -147,68 +151,6 @@ class ExecutedFlops(chainer.FunctionHook):
 
 # ---------------------------------------------------------------------------
 # Memory
-
-def _buffer(a):
-    """(key, nbytes) of the buffer an array lives in (views share it)."""
-    base = a
-    while isinstance(getattr(base, 'base', None), type(a)):
-        base = base.base
-    if hasattr(base, 'data') and hasattr(base.data, 'ptr'):  # CuPy
-        return ('cupy', base.data.ptr), int(base.nbytes)
-    return ('host', id(base)), int(base.nbytes)
-
-
-def _arrays_in(value):
-    if isinstance(value, numpy.ndarray) or (
-            type(value).__module__.startswith('cupy')
-            and hasattr(value, 'nbytes') and hasattr(value, 'shape')):
-        yield value
-    elif isinstance(value, (tuple, list)):
-        for v in value:
-            yield from _arrays_in(v)
-
-
-def saved_activation_bytes(loss, exclude=()):
-    """Bytes of the arrays ``loss``'s graph keeps for backward.
-
-    Counts, once per buffer: every function node's retained inputs and
-    outputs and the arrays it keeps as attributes (e.g. BatchNorm's
-    statistics).  Buffers of ``exclude`` (arrays or Links whose parameters
-    are counted elsewhere) are left out.
-    """
-    skip = set()
-    for item in exclude:
-        if isinstance(item, chainer.Link):
-            for p in item.params():
-                if p.array is not None:
-                    skip.add(_buffer(p.array)[0])
-        else:
-            skip.add(_buffer(item)[0])
-    buffers = {}
-    seen = set()
-    stack = [loss.creator_node]
-    while stack:
-        node = stack.pop()
-        if node is None or id(node) in seen:
-            continue
-        seen.add(id(node))
-        held = []
-        for i in node._input_indexes_to_retain or ():
-            held.append(node.inputs[i].data)
-        held.extend(node._retained_output_data or ())
-        for value in vars(node).values():
-            held.extend(_arrays_in(value))
-        for a in held:
-            if a is None:
-                continue
-            key, nbytes = _buffer(a)
-            if key not in skip:
-                buffers[key] = nbytes
-        for v in node.inputs:
-            if v.creator_node is not None:
-                stack.append(v.creator_node)
-    return sum(buffers.values())
-
 
 def param_bytes(link):
     return sum(int(p.array.nbytes) for p in link.params()

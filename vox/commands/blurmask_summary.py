@@ -9,6 +9,9 @@ checked from data.
 import json
 from pathlib import Path
 
+from vox.base.errors import VoxError
+from vox.base.files import read_text
+
 COLUMNS = ('run ID', 'run folder', 'profile', 'target', 'm init', 'lambda',
            'lambda on', 'conserve', 'ReLU', 'iterations', 'final mean m',
            'min m', 'max m', 'share m<=1', 'share m<0', 'final MSE',
@@ -34,12 +37,24 @@ def collect(results):
     """One dict per finished blur-mask run under ``results``."""
     rows = []
     for file in Path(results).glob('blurmask-*/*/summary.json'):
-        with open(file) as f:
-            s = json.load(f)
-        rows.append(dict(s, run_folder=file.parent.name))
-    rows.sort(key=lambda s: (_id_key(s['id']), s['profile'], s['lambda'],
-                             s['run_folder']))
+        try:
+            row = dict(json.loads(read_text(file, limit=1 << 24)),
+                       run_folder=file.parent.name)
+            table([row])  # every field the table shows is there
+            _sort_key(row)
+        except (OSError, UnicodeDecodeError, ValueError, TypeError,
+                KeyError, AttributeError) as e:
+            what = e.strerror if isinstance(e, OSError) else \
+                f'not a blur-mask summary: {type(e).__name__} {e}'
+            raise VoxError(f'{file}: {what}; delete it (or its run folder) '
+                           f'or rerun that run, then rerun this') from None
+        rows.append(row)
+    rows.sort(key=_sort_key)
     return rows
+
+
+def _sort_key(s):
+    return (_id_key(s['id']), s['profile'], s['lambda'], s['run_folder'])
 
 
 def _g(v):
@@ -65,9 +80,24 @@ def table(rows):
     return '\n'.join(lines) + '\n'
 
 
+def findings_table(results):
+    """The notes' findings over the newest run of each ID (all profiles;
+    vox.reports.blurmask_findings), as a Markdown section."""
+    from vox.reports import blurmask_findings, findings
+    profiles = sorted({s['profile'] for s in
+                       blurmask_findings.newest_runs(results).values()})
+    short = [p for p in profiles if p != 'faithful']
+    label = (f"runs of the {', '.join(short)} profile: these verdicts say "
+             f"what those short runs show, not what the notes' full runs "
+             f"would" if short else '')
+    result = {'experiment': 'blurmask', 'run': str(results), 'label': label,
+              'short': f"{', '.join(short)} runs" if short else '',
+              'findings': blurmask_findings.check_results(results)}
+    return findings.markdown(result)
+
+
 def main(args):
     from vox.runs.folders import results_root
-    from vox.base.errors import VoxError
     results = results_root(args.results)
     rows = collect(results)
     if not rows:
@@ -77,7 +107,7 @@ def main(args):
     text = ('# Blur-mask runs: final m beside lambda\n\n'
             f'From {results}/blurmask-*/*/summary.json.  "lambda on entropy":'
             ' loss = MSE - lambda H; "on mse": loss = lambda MSE - H.\n\n'
-            + table(rows))
+            + table(rows) + '\n' + findings_table(results))
     out = Path(args.out) if args.out else results / 'blurmask-summary.md'
     out.write_text(text)
     print(text, end='')

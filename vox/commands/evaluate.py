@@ -36,6 +36,10 @@ def register(sub):
     p.add_argument('--griffin-lim-iterations', type=int, default=None,
                    help='iterations of every resynthesis (default: the '
                    "samples' 60; fewer only to test quickly)")
+    p.add_argument('--balanced', action='store_true',
+                   help='evaluate the kept snapshot where the judge and the '
+                   'content kept, logged by `vox run --judge`, are best '
+                   'balanced (and say which)')
     p.add_argument('--device', help="'@numpy' (default) or '@cupy:0'")
     p.add_argument('--out', help='write evaluation.json and summary.md here '
                    'instead of into RUN (RUN is left untouched)')
@@ -43,24 +47,36 @@ def register(sub):
 
 
 def main(args):
-    from vox import cpu_fast  # (vox.compat first: Chainer today)
-    import chainer
-
-    from vox.evaluation import output, procedure
+    from vox import cpu_fast
+    from vox.base.device import get_device
+    from vox.evaluation import balance, output, procedure
     from vox.reports import conversion_quality
     from vox.training.store import load_models, load_run, newest_snapshot
-    cpu_fast.install_for_run()  # the kernels training used
-    device = chainer.get_device(args.device or '@numpy')
     gl = args.griffin_lim_iterations
     if args.crops < 1 or args.targets < 1 or (gl is not None and gl < 1):
         raise VoxError('--crops, --targets and --griffin-lim-iterations '
                        'must be at least 1')
+    if not 0 <= args.seed < 2 ** 32:  # NumPy's RandomState
+        raise VoxError(f'--seed {args.seed}: must be in [0, 2**32)')
+    if args.out is not None and Path(args.out).exists() \
+            and not Path(args.out).is_dir():
+        raise VoxError(f'--out {args.out}: is a file; --out is the folder '
+                       f'evaluation.json and summary.md are written to: '
+                       f'give a new or existing folder')
+    cpu_fast.install_for_run()  # the kernels training used
+    device = get_device(args.device)
     run = load_run(args.run)
     if run.config.kind != 'stargan':
         raise VoxError(f'{run.path}: a {run.config.kind} run; give a StarGAN '
                        f'run (54314b33, cfcefd21)')
     snapshot = Path(args.run) if Path(args.run).is_file() else \
         newest_snapshot(run.path)
+    if args.balanced:
+        if Path(args.run).is_file():
+            raise VoxError('--balanced picks the snapshot itself; give the '
+                           'run folder')
+        snapshot, why = balance.balanced_snapshot(run.path)
+        print(f'vox: --balanced: {why}', flush=True)
     run, models = load_models(run.path, snapshot=snapshot, device=device)
     cls_dir = Path(args.classifier) if args.classifier else \
         procedure.find_classifier(run.path)
@@ -88,11 +104,13 @@ def main(args):
     judge = procedure.judge_facts(
         cls_run.path, run.path, procedure.MIN_JUDGE_EPOCHS
         if args.min_judge_epochs is None else args.min_judge_epochs)
+    judge['validation_crops'] = procedure.judge_validation_crops(cls_run)
     result = {'run': str(run.path), 'snapshot': snapshot.name,
               'classifier_run': str(cls_run.path),
               'classifier_snapshot': cls_snapshot.name, 'judge': judge,
               'corpus': str(data.manifest),
-              'crops_per_utterance': args.crops, **result}
+              'crops_per_utterance': args.crops,
+              'confounded': procedure.confounded(data.manifest), **result}
     print(conversion_quality.text(result))
     for path in output.write(result, run.path, args.out):
         print(f'vox: wrote {path}')

@@ -33,15 +33,17 @@ from pathlib import Path
 
 import chainer
 import numpy as np
-import yaml
 
 from vox.base.errors import VoxError
 from vox.base.labels import GROUPS
 from vox.base.progress import progress
+from vox.config import load_raw
 from vox.data import audio
 from vox.data.sources import load_data
 from vox.evaluation import content
-from vox.extensions.samples import GL_ITERATIONS, crop_wave, resynthesize
+from vox.reports.findings import confounded_from_manifest
+from vox.extensions.samples import (GL_ITERATIONS, crop_wave,
+                                    resynthesize_many)
 from vox.inference.conversion import convert_unit
 from vox.training.store import snapshots
 
@@ -129,11 +131,23 @@ def floor_partners(utterance_ids, seed=0):
     return partners
 
 
+#: Crops per batched Griffin-Lim call of :func:`resynthesize_unit` (each
+#: call's result is the same for any grouping; this only paces the bar).
+RESYNTHESIS_CHUNK = 32
+
+
 def resynthesize_unit(x, label='vox: resynthesising',
-                      n_iter=GL_ITERATIONS):
-    """Griffin-Lim waves (the samples' settings) of unit crops (N, 1, T, F)."""
-    return [resynthesize(audio.from_unit(c[0]), n_iter=n_iter) for c in
-            progress(list(x), label=label)]
+                      n_iter=GL_ITERATIONS, xp=None):
+    """Griffin-Lim waves (the samples' settings) of unit crops (N, 1, T, F),
+    batched (:func:`vox.extensions.samples.resynthesize_many`) on ``xp``."""
+    chunks = [x[i:i + RESYNTHESIS_CHUNK]
+              for i in range(0, len(x), RESYNTHESIS_CHUNK)]
+    waves = []
+    for chunk in progress(chunks, label=f'{label} ({len(x)} crops, '
+                          f'{RESYNTHESIS_CHUNK} a step)'):
+        waves += resynthesize_many([audio.from_unit(c[0]) for c in chunk],
+                                   n_iter=n_iter, xp=xp)
+    return waves
 
 
 def content_scores(waves, copies, outputs, utterance_ids, seed=0):
@@ -145,8 +159,10 @@ def content_scores(waves, copies, outputs, utterance_ids, seed=0):
     pitch-shifted rows).  Returns per row the measures' means, plus the
     ``ceiling`` and ``floor`` rows and, per output row, ``kept`` (each
     measure's position between floor and ceiling; None for a measure whose
-    ceiling does not clear its floor on this data) and ``content_kept``
-    (the mean of the defined positions).
+    ceiling does not clear its floor on this data), ``outside`` (those
+    beyond [0, 1]) and ``content_kept`` (the mean of the defined
+    positions, each clipped to [0, 1], so one degenerate measure cannot
+    drag it past the floor).
     """
     refs = [content.analyse(w) for w in waves]
     copy_an = [content.analyse(w) for w in copies]
@@ -165,10 +181,17 @@ def content_scores(waves, copies, outputs, utterance_ids, seed=0):
         positions = {m: content.measure_position(
             m, rows[name][m]['mean'], rows['floor'][m]['mean'],
             rows['ceiling'][m]['mean']) for m in content.MEASURES}
-        valid = [v for v in positions.values() if v is not None]
+        # a position outside [0, 1] (a measure below its floor, e.g. the
+        # voicing agreement of a near-constant voicing track) counts as the
+        # floor or the ceiling in the mean, and is shown apart
+        valid = [min(max(v, 0.0), 1.0) for v in positions.values()
+                 if v is not None]
         kept[name] = {'kept': positions,
+                      'outside': {m: v for m, v in positions.items()
+                                  if v is not None and not 0 <= v <= 1},
                       'content_kept': float(np.mean(valid)) if valid
-                      else None}
+                      else None,
+                      'n_measures': len(valid)}
     return {'rows': rows, 'positions': kept,
             'measures': {m: {'what': what, 'higher_is_better': up,
                              'min_separation': gap}
@@ -185,10 +208,9 @@ def _read_json_log(run_dir):
 
 def _manifest_text(run_dir):
     try:
-        with open(Path(run_dir) / 'config.yaml') as f:
-            facts = (yaml.safe_load(f) or {}).get('corpus') or {}
+        facts = load_raw(Path(run_dir) / 'config.yaml').get('corpus') or {}
         return Path(facts['manifest']).read_text()
-    except (OSError, KeyError, TypeError, ValueError):
+    except (OSError, KeyError, TypeError, ValueError, VoxError):
         return None
 
 
@@ -214,11 +236,34 @@ def judge_facts(cls_run_dir, run_dir, min_epochs=MIN_JUDGE_EPOCHS):
             'min_epochs': min_epochs, 'flags': flags}
 
 
+def judge_validation_crops(cls_run):
+    """How many validation crops the judge's own validation accuracy
+    rests on: its run's validation split, rebuilt from its config."""
+    facts = load_raw(cls_run.path / 'config.yaml').get('corpus') or {}
+    manifest = facts.get('manifest') if isinstance(facts, dict) else None
+    try:
+        data = load_data(cls_run.config.data, cls_run.config.seed,
+                         manifest if manifest and Path(manifest).exists()
+                         else None)
+    except VoxError:
+        return None
+    return len(data.validation)
+
+
+def confounded(manifest):
+    """{group: why} of the label groups this corpus ties to single
+    speakers (vox.reports.findings.confounded_from_manifest)."""
+    try:
+        lines = Path(manifest).read_text().splitlines()
+    except (OSError, TypeError):
+        return {}
+    return confounded_from_manifest(lines)
+
+
 def load_eval_data(run, crop_frames, crops):
     """Validation crops of ``crop_frames`` from the run's own corpus."""
-    with open(run.path / 'config.yaml') as f:
-        facts = (yaml.safe_load(f) or {}).get('corpus') or {}
-    manifest = facts.get('manifest')
+    facts = load_raw(run.path / 'config.yaml').get('corpus') or {}
+    manifest = facts.get('manifest') if isinstance(facts, dict) else None
     corpus = manifest if manifest and Path(manifest).exists() else None
     config = dataclasses.replace(run.config, data=dataclasses.replace(
         run.config.data, crop_frames=crop_frames, validation_crops=crops))
@@ -271,9 +316,10 @@ def evaluate(gen, classifier, data, *, targets_per_crop=4, seed=0,
                                data.labels.n_classes))
     result['identity_lsd_db'] = lsd_db(x, identity)
     result['conversion_lsd_db'] = lsd_db(x[source], converted)
-    copies = resynthesize_unit(x, 'vox: copy synthesis', gl_iterations)
+    copies = resynthesize_unit(x, 'vox: copy synthesis', gl_iterations,
+                               device.xp)
     outputs = resynthesize_unit(converted, 'vox: resynthesising',
-                                gl_iterations)
+                                gl_iterations, device.xp)
     result['content'] = content_scores(
         waves, copies, {'converted': (source, outputs)}, ids, seed)
     return result

@@ -142,6 +142,7 @@ def _train_rank(recipe, config, device, run_dir, snapshot, what, corpus,
     if writer:
         runner.check_label_space(data.labels, config.kind)
     runner.check_batch_size(config, data)
+    runner.check_models_fit(config, data.labels.n_classes)
     if writer:
         check_recorded_labels(run_dir, data.labels)
         runner.announce(config, data, device, run_dir, what)

@@ -12,11 +12,13 @@ from chainer.training import extensions
 
 from vox.base import snapshot_name
 from vox.base.labels import GROUPS
+from vox.base.npz import save_npz
 from vox.extensions.guards import (GracefulStop, NonFiniteGuard,
                                    RandomStates, RememberingConverter)
 from vox.links.classifier import Classifier
 from vox.training.common import (ModelLoss, PlotReport, announce_snapshot,
-                                 check_optimizer, every_or_end, pick_model)
+                                 check_optimizer, every_or_end, pick_model,
+                                 progress_bar)
 from vox.training.curves import style_axes
 
 
@@ -116,13 +118,14 @@ def build_trainer(config, data, run_dir, device):
     trainer.extend(extensions.PrintReport(
         [log_trigger[1], 'iteration'] + PRINT_KEYS + ['elapsed_time']),
         trigger=log_trigger)
-    if report.progress_bar:
-        trainer.extend(extensions.ProgressBar(update_interval=1))
+    if report.progress_bar:  # a bar on a terminal, lines in a log
+        trainer.extend(progress_bar(trainer))
     # Snapshots.  No autoload: the run loads the snapshot to resume from
     # before trainer.run (vox/runs/runner.py says why).
     trainer.extend(
         extensions.snapshot(filename=snapshot_name.FILENAME,
-                            n_retains=report.snapshots_kept),
+                            n_retains=report.snapshots_kept,
+                            savefun=save_npz),
         trigger=snapshot_trigger, name='snapshot')
     trainer.extend(announce_snapshot, trigger=snapshot_trigger)
     # Guards: a NaN/inf stops the run before it is snapshotted (the batch
@@ -133,5 +136,5 @@ def build_trainer(config, data, run_dir, device):
                                  'order': data.order_rng}))
     trainer.extend(GracefulStop(extensions.snapshot(
         filename=snapshot_name.FILENAME,
-        n_retains=report.snapshots_kept)))
+        n_retains=report.snapshots_kept, savefun=save_npz)))
     return trainer

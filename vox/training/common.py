@@ -1,5 +1,6 @@
 """Pieces the recipes share that Chainer lacks: a model and its loss as one
 Chain, a resumable PlotReport, a trigger that also fires at the end."""
+import sys
 import warnings
 
 import chainer
@@ -10,6 +11,7 @@ from chainer.training import extensions
 matplotlib.use('Agg')  # PlotReport on machines without a display
 
 from vox.base.errors import VoxError  # noqa: E402
+from vox.base.progress import LineProgress, is_terminal  # noqa: E402
 from vox.base.snapshot_name import snapshot_name  # noqa: E402
 from vox.training.curves import style_axes  # noqa: E402
 
@@ -79,6 +81,28 @@ class PlotReport(extensions.PlotReport):
             if hasattr(self._trigger, 'serialize'):
                 self._trigger.serialize(serializer['_trigger'])
             self._summary.serialize(serializer['_summary'])
+
+
+def progress_bar(trainer, stream=None, clock=None):
+    """Chainer's ProgressBar on a terminal; in a log (a file, a pipe) a
+    line at most every 10 s and the last one (vox.base.progress), since
+    every redraw of the bar would be four lines of log text."""
+    stream = stream or sys.stdout
+    if is_terminal(stream):
+        return extensions.ProgressBar(update_interval=1, out=stream)
+    length, unit = trainer.stop_trigger.get_training_length()
+    line = LineProgress('vox: training iteration', stream, clock)
+
+    @training.make_extension(trigger=(1, 'iteration'), priority=-100)
+    def log_progress(trainer):
+        updater = trainer.updater
+        if unit == 'epoch':
+            line.update(updater.iteration, updater.epoch_detail / length,
+                        f' (epoch {updater.epoch}/{length})')
+        else:
+            line.update(updater.iteration, updater.iteration / length,
+                        f'/{length}')
+    return log_progress
 
 
 def check_optimizer(train):

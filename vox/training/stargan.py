@@ -13,16 +13,19 @@ from chainer.training import extensions
 from vox.base import snapshot_name
 from vox.base.errors import VoxError
 from vox.base.labels import GROUPS
+from vox.base.npz import save_npz
 from vox.extensions.conversion_samples import ConversionSamples
 from vox.extensions.guards import (GracefulStop, NonFiniteGuard,
                                    RandomStates, RememberingConverter)
+from vox.extensions.quality_curve import add_quality_curve
 from vox.inference.conversion import SpeakerTable
 from vox.links.discriminators import ConvBNDiscriminator, ConvDiscriminator
 from vox.links.generators import ResNetGenerator, SkipGenerator
 from vox.training.common import (PlotReport, WriteOnStart,
                                  announce_snapshot, check_optimizer,
-                                 every_or_end, pick_model)
+                                 every_or_end, pick_model, progress_bar)
 from vox.training.curves import style_axes
+from vox.training.judge import load_judge
 from vox.updaters.stargan import StarGANUpdater
 
 GENERATORS = {
@@ -151,15 +154,21 @@ def build_trainer(config, data, run_dir, device):
     trainer.extend(extensions.PrintReport(
         [log_trigger[1], 'iteration'] + PRINT_KEYS + ['elapsed_time']),
         trigger=log_trigger)
-    if report.progress_bar:
-        trainer.extend(extensions.ProgressBar(update_interval=1))
+    if report.progress_bar:  # a bar on a terminal, lines in a log
+        trainer.extend(progress_bar(trainer))
     # Snapshots.  No autoload: the run loads the snapshot to resume from
     # before trainer.run (vox/runs/runner.py says why).
     trainer.extend(
         extensions.snapshot(filename=snapshot_name.FILENAME,
-                            n_retains=report.snapshots_kept),
+                            n_retains=report.snapshots_kept,
+                            savefun=save_npz),
         trigger=snapshot_trigger, name='snapshot')
     trainer.extend(announce_snapshot, trigger=snapshot_trigger)
+    # vox run --judge: an e19098ab run scores the conversions at every
+    # snapshot (judge accuracy and content kept, quality.png).
+    if report.judge is not None:
+        add_quality_curve(trainer, gen, *load_judge(report.judge, device),
+                          config, data, device, snapshot_trigger)
     # speakers.json (the speakers' names -> label codes) for vox convert;
     # converted validation crops (PNG + WAV), at the end too; null: none.
     table = SpeakerTable.from_data(data)
@@ -177,5 +186,5 @@ def build_trainer(config, data, run_dir, device):
                                  'order': data.order_rng}))
     trainer.extend(GracefulStop(extensions.snapshot(
         filename=snapshot_name.FILENAME,
-        n_retains=report.snapshots_kept)))
+        n_retains=report.snapshots_kept, savefun=save_npz)))
     return trainer

@@ -40,7 +40,8 @@ from pathlib import Path
 
 import soundfile
 
-from vox.base.files import not_a_file, resolved
+from vox.base.progress import progress
+from vox.base.files import not_a_file, open_regular, read_text, resolved
 from vox.data import audio
 from vox.data.corpus.listing import Listing, Problem, settle_sexes
 from vox.data.corpus.manifest import Utterance, normalise_sex
@@ -91,10 +92,8 @@ def read_xml(path):
     """The parsed root element of a CSJ XML file, whatever encoding its
     declaration names (ElementTree's own parser refuses multi-byte
     encodings such as Shift_JIS); raises ValueError with the reason."""
-    problem = not_a_file(path)
-    if problem:  # a FIFO would block the read forever
-        raise ValueError(f'it {problem}')
-    data = Path(path).read_bytes()
+    with open_regular(path, 'rb') as f:  # a FIFO: refused, not waited on
+        data = f.read()
     m = _DECLARED.match(data)
     declared = m[1].decode('ascii').lower() if m else 'utf-8'
     codec = _CODECS.get(declared, declared)
@@ -224,9 +223,7 @@ def _speaker_table(root, out):
             continue
         delim = ',' if table.suffix == '.csv' else '\t'
         try:
-            if not_a_file(table):  # a FIFO would block the read
-                raise OSError(f'it {not_a_file(table)}')
-            text = table.read_text(encoding='utf-8-sig')
+            text = read_text(table, encoding='utf-8-sig')  # not a FIFO
         except (OSError, UnicodeDecodeError) as e:
             out.problems.append(Problem(str(table), f'unreadable ({e})',
                                         'save it as UTF-8 TSV or CSV'))
@@ -296,7 +293,11 @@ def read_csj(path, segments_dir=None) -> Listing:
                 f'talk {talk} in {Path(src[3]).name} has no audio file',
                 'copy the WAV folder (or the dvd folders) from the CSJ media',
                 kind='talks with labels but no audio'))
-    for (talk, ch), wav in sorted(channels.items()):
+    talks = sorted(channels.items())
+    if segments_dir is not None and talks:
+        # The first read of a corpus cuts every talk: long, so shown.
+        talks = progress(talks, label='vox: cutting CSJ talks into segments')
+    for (talk, ch), wav in talks:
         label = labels.get((talk, ch))
         if label is None and ch is not None:
             out.problems.append(Problem(
