@@ -25,7 +25,8 @@ def main(argv=None):
     try:
         return args.func(args) or 0
     except Stopped as e:  # saved, not finished: no "error", not status 0
-        print(f'vox: {e}', file=sys.stderr)
+        if str(e):  # empty on the ranks other than 0 of a distributed run
+            print(f'vox: {e}', file=sys.stderr)
         return e.exit_code
     except VoxError as e:
         print(f'vox: error: {e}', file=sys.stderr)

@@ -161,10 +161,14 @@ def load_snapshot(trainer, config, run_dir, snapshot):
         try:
             chainer.serializers.load_npz(str(path), trainer)
         except (KeyError, ValueError) as e:
-            raise VoxError(
-                f'{path}: not a snapshot of {config.id} ({config.profile}): '
-                f'{str(e).splitlines()[0]}; give a snapshot of this '
-                f'experiment and profile, or another RUN=name') from None
+            problem = (f'not a snapshot of {config.id} ({config.profile}): '
+                       f'{str(e).splitlines()[0]}')
+            if snapshot is None:  # the folder's own: an older one may do
+                skipped.append(f'{path.name} ({problem})')
+                continue
+            raise VoxError(f'{path}: {problem}; give a snapshot of this '
+                           f'experiment and profile, or another RUN=name'
+                           ) from None
         if skipped:
             print(f'vox: warning: {"; ".join(skipped)} does not load; '
                   f'resuming from the newest one that does, {path.name}',
@@ -238,8 +242,9 @@ def _train(config, device, run_dir, snapshot, what, corpus, argv,
     except StopRequested as e:
         # Not finished: a non-zero status (128 + the signal, as the shell
         # gives) keeps `make exp-X && next-step` from going on.
-        raise Stopped(f'{e}; rerun the same command to resume',
-                      128 + e.signum) from None
+        # Every rank stops; rank 0 alone says so.
+        raise Stopped(f'{e}; rerun the same command to resume' if writer
+                      else '', 128 + e.signum) from None
     if writer:
         write_summary(run_dir, config, trainer, time.time() - start)
         write_report(run_dir)

@@ -69,8 +69,10 @@ def load_run(run_dir):
     return Run(run_dir, config, labels)
 
 
-def load_models(run_dir, snapshot=None, device=None):
-    """(run, {name: link}) with weights from ``snapshot`` or the newest one."""
+def load_models(run_dir, snapshot=None, device=None,
+                choose_older='give an older snapshot with --snapshot'):
+    """(run, {name: link}) with weights from ``snapshot`` or the newest one;
+    ``choose_older``: how the command's user picks another snapshot."""
     given = Path(run_dir)
     run = load_run(given)
     if snapshot is None:
@@ -85,8 +87,8 @@ def load_models(run_dir, snapshot=None, device=None):
             raise VoxError(f'{snapshot}: does not hold the {name} of a '
                            f'{run.config.kind} run ({e})') from None
         except (OSError, EOFError, zipfile.BadZipFile) as e:  # cut by a crash
-            raise VoxError(f'{snapshot}: unreadable ({e}); give an older '
-                           f'snapshot with --snapshot') from None
+            raise VoxError(f'{snapshot}: unreadable ({e}); '
+                           f'{choose_older}') from None
         if device is not None:
             link.to_device(device)
     return run, models
