@@ -43,6 +43,6 @@ case $nproc in
   *) fail "NPROC=$nproc: give the number of MPI ranks, a whole number, 1 or more (e.g. NPROC=2)" ;;
 esac
 mpiexec=$venv/bin/mpiexec
-[ -x "$mpiexec" ] || mpiexec=$(command -v mpiexec) || \
+[ -x "$mpiexec" ] || \
   fail "NPROC=$nproc needs MPI, which $venv does not have; run make install-mpi first (mpi4py and MPICH wheels)"
 exec "$mpiexec" -n "$nproc" "$py" "${entry[@]}" "${args[@]}" --distributed

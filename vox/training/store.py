@@ -77,6 +77,12 @@ def load_models(run_dir, snapshot=None, device=None,
     run = load_run(given)
     if snapshot is None:
         snapshot = given if given.is_file() else newest_snapshot(run.path)
+    try:  # a snapshot cut by a crash has no zip directory at its end
+        with open(snapshot, 'rb') as f:
+            zipfile.ZipFile(f).close()
+    except (OSError, zipfile.BadZipFile) as e:
+        raise VoxError(f'{snapshot}: unreadable ({e}); '
+                       f'{choose_older}') from None
     module = run.trainer_module
     models = module.build_models(run.config, run.labels.n_classes)
     for name, link in models.items():
