@@ -111,9 +111,10 @@ def unfinished_runs(results, exp_id, profile):
     for d in run_base(results, exp_id).glob('*'):
         if d.is_dir() and not (d / 'summary.json').exists() \
                 and any(d.glob('snapshot_iter_*')) and is_run_folder(d):
-            if _profile_of(d) == (profile or 'faithful'):
+            recorded = _profile_of(d)
+            if recorded == (profile or 'faithful'):
                 runs.append(d)
-            elif _profile_of(d) is None:
+            elif recorded is None:
                 print(f'vox: warning: {d}/config.yaml cannot be read; that '
                       f'unfinished run is not resumed', file=sys.stderr)
     return sorted(runs, key=lambda d: d.stat().st_mtime)
