@@ -56,15 +56,20 @@ def results_root(results=None):
 RUN_MAKER = 'vox run'
 
 #: The files every run folder holds (write_provenance): a folder with all
-#: three is a vox run even without the marker (one written before it).
+#: three, or with a config.yaml and a Trainer snapshot, is a vox run even
+#: without the marker (one written before vox wrote it).
 RUN_FILES = ('config.yaml', 'command.txt', 'environment.json')
 
 
 def is_run_folder(folder):
     """Whether ``folder`` is one vox made for a run (or recognisably one)."""
     folder = Path(folder)
-    return made_by(folder) == RUN_MAKER or \
-        all((folder / name).is_file() for name in RUN_FILES)
+    if made_by(folder) == RUN_MAKER:
+        return True
+    if not (folder / 'config.yaml').is_file():
+        return False
+    return all((folder / name).is_file() for name in RUN_FILES) or \
+        any(p.is_file() for p in folder.glob('snapshot_iter_*'))
 
 
 def check_name(name, what, example):
