@@ -6,6 +6,7 @@ on a CPU is not comparable in absolute terms.  The table says so per row.
 """
 import json
 
+from vox.reports import findings
 from vox.reports.conversion_quality import section_of
 from vox.training.curves import VALIDATION, base_key
 
@@ -123,7 +124,8 @@ def write_summary(run_dir, config, trainer, elapsed):
     summary = summarize(config, log, elapsed, peak)
     with open(run_dir / 'summary.json', 'w') as f:
         json.dump(summary, f, indent=2)
-    text = markdown(summary)
+    text = findings.with_section(markdown(summary),
+                                 findings.check_run(run_dir))
     old = run_dir / 'summary.md'
     evaluation = section_of(old.read_text(errors='replace')) \
         if old.is_file() else ''
