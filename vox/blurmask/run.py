@@ -149,7 +149,8 @@ def load_target(cfg, device, results=None):
                                                   'output': output}
     run_dir = find_target_run(cfg, results)
     snapshot = newest_snapshot(run_dir)
-    run, models = load_models(run_dir, device=device)
+    run, models = load_models(run_dir, device=device, choose_older=(
+        'set target.run to a run whose newest snapshot loads'))
     if run.config.kind != t.kind:
         raise VoxError(f'target.run {run_dir}: a {run.config.kind} run, '
                        f'but target.kind is {t.kind}')
