@@ -43,6 +43,58 @@ def not_a_file(path):
     return None
 
 
+class NotAFile(VoxError, OSError):
+    """A path that names no regular file (a FIFO, a device, a folder);
+    an OSError too, so a reader's own ``except OSError`` still catches it."""
+
+    def __init__(self, path, problem):
+        VoxError.__init__(self, path, problem)
+        self.filename = str(path)
+        self.strerror = problem
+        self.problem = problem
+
+    def __str__(self):
+        return f'{printable(self.filename)} {self.problem}'
+
+
+def open_regular(path, mode='r', **kwargs):
+    """``open(path, mode)`` for reading, refusing (:class:`NotAFile`) what is
+    not a regular file before anything is read from it.  The file is opened
+    non-blocking and checked by its descriptor: a FIFO with no writer
+    would block a plain ``open`` forever, and a check by name before
+    opening could be raced."""
+    if any(c in mode for c in 'wax+'):
+        raise ValueError(f'open_regular reads; got mode {mode!r}')
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except IsADirectoryError:
+        raise NotAFile(path, 'is a folder, not a file') from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise NotAFile(path, 'is a folder, not a file'
+                           if stat.S_ISDIR(st.st_mode)
+                           else 'is not a regular file (a FIFO, socket or '
+                                'device)')
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, mode, **kwargs)
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read_text(path, encoding='utf-8', errors='strict', limit=None):
+    """A regular file's text (:func:`open_regular`); ``limit``: the most
+    bytes worth reading, larger files are refused unread."""
+    with open_regular(path, 'rb') as f:
+        size = os.fstat(f.fileno()).st_size
+        if limit is not None and size > limit:
+            raise VoxError(f'{printable(path)}: {size} bytes, more than the '
+                           f'{limit} a file of this kind can sensibly hold; '
+                           f'give the right file')
+        return f.read().decode(encoding, errors)
+
+
 def printable(path):
     """``str(path)`` that can be written anywhere: bytes of a file name that
     are not valid UTF-8 are shown as ``\\xNN``."""

@@ -9,6 +9,9 @@ checked from data.
 import json
 from pathlib import Path
 
+from vox.base.errors import VoxError
+from vox.base.files import check_may_overwrite, check_output_file, read_text
+
 #: The first line of every table this command writes.
 HEADER = '# Blur-mask runs: final m beside lambda'
 
@@ -37,12 +40,24 @@ def collect(results):
     """One dict per finished blur-mask run under ``results``."""
     rows = []
     for file in Path(results).glob('blurmask-*/*/summary.json'):
-        with open(file) as f:
-            s = json.load(f)
-        rows.append(dict(s, run_folder=file.parent.name))
-    rows.sort(key=lambda s: (_id_key(s['id']), s['profile'], s['lambda'],
-                             s['run_folder']))
+        try:
+            row = dict(json.loads(read_text(file, limit=1 << 24)),
+                       run_folder=file.parent.name)
+            table([row])  # every field the table shows is there
+            _sort_key(row)
+        except (OSError, UnicodeDecodeError, ValueError, TypeError,
+                KeyError, AttributeError) as e:
+            what = e.strerror if isinstance(e, OSError) else \
+                f'not a blur-mask summary: {type(e).__name__} {e}'
+            raise VoxError(f'{file}: {what}; delete it (or its run folder) '
+                           f'or rerun that run, then rerun this') from None
+        rows.append(row)
+    rows.sort(key=_sort_key)
     return rows
+
+
+def _sort_key(s):
+    return (_id_key(s['id']), s['profile'], s['lambda'], s['run_folder'])
 
 
 def _g(v):
@@ -85,8 +100,6 @@ def findings_table(results):
 
 
 def main(args):
-    from vox.base.errors import VoxError
-    from vox.base.files import check_may_overwrite, check_output_file
     from vox.runs.folders import results_root
     results = results_root(args.results)
     rows = collect(results)

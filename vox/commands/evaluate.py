@@ -47,16 +47,22 @@ def register(sub):
 
 
 def main(args):
-    import chainer
-
+    from vox.base.device import get_device
     from vox.evaluation import balance, output, procedure
     from vox.reports import conversion_quality
     from vox.training.store import load_models, load_run, newest_snapshot
-    device = chainer.get_device(args.device or '@numpy')
     gl = args.griffin_lim_iterations
     if args.crops < 1 or args.targets < 1 or (gl is not None and gl < 1):
         raise VoxError('--crops, --targets and --griffin-lim-iterations '
                        'must be at least 1')
+    if not 0 <= args.seed < 2 ** 32:  # NumPy's RandomState
+        raise VoxError(f'--seed {args.seed}: must be in [0, 2**32)')
+    if args.out is not None and Path(args.out).exists() \
+            and not Path(args.out).is_dir():
+        raise VoxError(f'--out {args.out}: is a file; --out is the folder '
+                       f'evaluation.json and summary.md are written to: '
+                       f'give a new or existing folder')
+    device = get_device(args.device)
     run = load_run(args.run)
     if run.config.kind != 'stargan':
         raise VoxError(f'{run.path}: a {run.config.kind} run; give a StarGAN '

@@ -28,6 +28,7 @@ import hashlib
 import re
 from pathlib import Path
 
+import chainer
 import numpy as np
 from chainer.training import extension
 
@@ -124,6 +125,8 @@ class ConversionSamples(extension.Extension):
         converted = convert_unit(self.gen, np.stack(xs), np.asarray(ts),
                                  device=self.device) if xs else []
         outputs = [{} for _ in self.crops]
+        # Griffin-Lim where the generator ran (CuPy on a GPU run)
+        xp = chainer.get_device(self.device or '@numpy').xp
         lines = ['file\tkind\tsource_speaker\tsource_birthplace\tsource_sex'
                  '\ttarget_speaker\ttarget_birthplace\ttarget_sex']
         written = []
@@ -137,7 +140,7 @@ class ConversionSamples(extension.Extension):
             written += write_sample(
                 folder, name, audio.from_unit(crop.x[0]), outputs[k],
                 input_wave=crop.wave, title=f'epoch {epoch}',
-                n_iter=self.n_iter)
+                n_iter=self.n_iter, xp=xp)
             for kind, row in self.targets[k]:
                 lines.append('\t'.join(
                     [f'{name}_to-{_tag(row)}_converted.wav', kind,
