@@ -216,10 +216,14 @@ def load_snapshot(trainer, config, run_dir, snapshot):
         try:
             chainer.serializers.load_npz(str(path), trainer)
         except (KeyError, ValueError) as e:
-            raise VoxError(
-                f'{path}: not a snapshot of {config.id} ({config.profile}): '
-                f'{str(e).splitlines()[0]}; give a snapshot of this '
-                f'experiment and profile, or another RUN=name') from None
+            problem = (f'not a snapshot of {config.id} ({config.profile}): '
+                       f'{str(e).splitlines()[0]}')
+            if snapshot is None:  # the folder's own: an older one may do
+                skipped.append(f'{path.name} ({problem})')
+                continue
+            raise VoxError(f'{path}: {problem}; give a snapshot of this '
+                           f'experiment and profile, or another RUN=name'
+                           ) from None
         if skipped:
             print(f'vox: warning: {"; ".join(skipped)} does not load; '
                   f'resuming from the newest one that does, {path.name}',
