@@ -10,8 +10,9 @@ or keeps the words without converting, scores low.
 import json
 from pathlib import Path
 
+from vox.base import snapshot_name
 from vox.base.errors import VoxError
-from vox.training.store import SNAPSHOT_RE, snapshots
+from vox.training.store import snapshots
 
 JUDGE, KEPT = 'quality/judge', 'quality/content_kept'
 
@@ -27,7 +28,8 @@ def balanced_snapshot(run_dir):
     scored = {e['iteration']: e for e in log if JUDGE in e and KEPT in e}
     candidates = []
     for path in snapshots(run_dir):
-        entry = scored.get(int(SNAPSHOT_RE.search(path.name).group(1)))
+        iteration = int(snapshot_name.PATTERN.search(path.name).group(1))
+        entry = scored.get(iteration)
         if entry is not None:
             candidates.append((min(entry[JUDGE], entry[KEPT]),
                                entry['iteration'], path, entry))
