@@ -28,6 +28,7 @@ import chainer
 
 from vox.base.errors import VoxError
 from vox.base.labels import BLOG_N_CLASSES, GROUPS
+from vox.base.scales import SCALES
 from vox.config import (EXPERIMENTS_DIR, ConfigError, config_path,
                         known_ids, load_raw, resolve)
 from vox.data.audio import N_BINS  # bins 1..256 of a 1024-point FFT
@@ -42,8 +43,6 @@ ACTIVATION_NAMES = {'leaky_relu': 'LeakyReLU', 'relu': 'ReLU',
 STEP_RANGES = {'sigmoid': '(0, 1)', 'tanh': '(-1, 1)', 'softplus': '(0, ∞)',
                'ReLU': '[0, ∞)'}
 UNBOUNDED = '(-∞, ∞)'
-#: The input range for each ``data.scale`` (vox.data.audio).
-SCALE_RANGES = {'unit': '[0, 1]', 'raw': '[0, ∞)'}
 LABELS_RANGE = '{0, 1}'
 SPECTROGRAM = 'input-spectrogram'
 LABELS = 'input-labels'
@@ -138,7 +137,7 @@ def input_frames(exp_id, seed=None):
 def input_range(exp_id):
     config = raw_config(exp_id)
     scale = ((config or {}).get('data') or {}).get('scale')
-    return SCALE_RANGES.get(scale)
+    return SCALES.get(scale)
 
 
 def import_link(path):
@@ -368,7 +367,7 @@ def describe_run_models(exp_id, config, n_classes):
                         f'({no_diagram_reason(exp_id) or "no seed.yaml"})')
     seed = read_seed(seed_path)
     frames = int(config['data']['crop_frames'])
-    scale = SCALE_RANGES.get(config['data'].get('scale'))
+    scale = SCALES.get(config['data'].get('scale'))
     n_classes = tuple(int(n) for n in n_classes)
     graphs = []
     for g in seed['graphs']:
