@@ -4,9 +4,10 @@ The model is built (the Link named by the graph in
 ``experiments/<ID>/seed.yaml``, at the blog's sizes unless told otherwise),
 run once on a batch of one in test mode, and every diagram node (a child
 link of the model, ``repeat`` and ``concat`` included) is recorded with its
-real output by ``vox.links.model.NodeRecorder``, a ``LinkHook``.  The edges
-are not written down anywhere: they are read off Chainer's computational graph (for each node, the nearest recorded nodes
-upstream of it), so a wrongly wired model shows as a wrongly wired diagram.
+real output by ``vox.links.model.NodeRecorder``, a ``LinkHook``.  The
+edges are not written down anywhere: they are read off Chainer's
+computational graph (for each node, the nearest recorded nodes upstream of
+it), so a wrongly wired model shows as a wrongly wired diagram.
 
 ``describe_experiment`` returns the result as plain data (what
 ``--format json`` prints and ``vox check`` compares); ``to_mermaid`` draws
