@@ -27,11 +27,13 @@ cfcefd21 (``ResNetGenerator``, T a multiple of 8; the blog's T is 64)::
     upsamp1..upsamp3 (128, 64, 32; k4 s2 p1; deconv-BN-ReLU)
     upsamp4 (1, k7 s1 p3, deconv-sigmoid)
 
-Child links carry the diagrams' node ids.  ``width`` scales every hidden
-channel count (rounded, at least 1) but never the spectrogram's channel or
-the label count.  Where the diagrams disagree with themselves (the label
-count 1479, the 1607 channels after the concat, ...) see
-``experiments/<id>/ERRATA.md``.
+Child links carry the diagrams' node ids, the circles ``repeat`` (the
+attribute ``repeat_labels``) and ``concat`` included, declared in the
+order ``forward`` applies them (``vox.links.model``).  ``width`` scales
+every hidden channel count (rounded, at least 1) but never the
+spectrogram's channel or the label count.  Where the diagrams disagree
+with themselves (the label count 1479, the 1607 channels after the
+concat, ...) see ``experiments/<id>/ERRATA.md``.
 """
 from vox.links.blocks import (ConvBlock, ResBlock, check_spectrogram,
                               group_sizes, scale_channels)
