@@ -15,7 +15,7 @@ VOX = Path(__file__).resolve().parent.parent / 'vox'
 LAYERS = [
     ('vox', 'vox.compat', 'vox.cpu_fast', 'vox.base'),
     ('vox.config',),
-    ('vox.data',),
+    ('vox.data', 'vox.evaluation.content'),
     ('vox.links', 'vox.functions', 'vox.updaters'),
     ('vox.inference',),
     ('vox.extensions',),

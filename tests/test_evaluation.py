@@ -167,7 +167,8 @@ def test_headline_says_when_the_judge_is_fooled():
     fooled = result({'speaker': 0.95, 'birthplace': 0.91, 'sex': 0.88}, 0.05)
     line = conversion_quality.headline(fooled)
     assert 'the judge is fooled' in line and 'content is at the floor' in line
-    assert 'sex conversion 0.88 (chance 0.50)' in line
+    assert 'sex 0.88 over 10 conversions to the other sex (chance 0.50)' \
+        in line
     assert 'judge flagged: trained 6 epochs' in line
     good = result({'speaker': 0.95, 'birthplace': 0.91, 'sex': 0.88}, 0.9,
                   epochs=200)

@@ -97,3 +97,19 @@ def test_write_rejects_tabs(tmp_path):
     with pytest.raises(ValueError):
         write_manifest(tmp_path / 'm.tsv',
                        [Utterance(Path(tmp_path / 'a.wav'), 'a\tb')])
+
+
+def test_japanese_sexes_read_like_prepare_reads_them(tmp_path):
+    """read_manifest (training) accepts what read_table (vox prepare)
+    accepts: one table of spellings for both."""
+    from vox.data.corpus import readers
+    from vox.data.corpus.manifest import SEX_SPELLINGS
+    for name in ('a.wav', 'b.wav', 'c.wav', 'd.wav'):
+        _touch(tmp_path / name)
+    m = tmp_path / 'm.tsv'
+    m.write_text('path\tspeaker\tsex\na.wav\tx\t男\nb.wav\ty\t女\n'
+                 'c.wav\tz\t男性\nd.wav\tw\t女性\n', encoding='utf-8')
+    assert [u.sex for u in read_manifest(m)] == ['M', 'F', 'M', 'F']
+    assert [u.sex for u in readers.read_table(m).utterances] == [
+        'M', 'F', 'M', 'F']
+    assert {'男', '女'} <= set(SEX_SPELLINGS)

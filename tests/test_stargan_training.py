@@ -192,7 +192,8 @@ def test_evaluate_writes_evaluation_json(results, capsys, monkeypatch,
     assert vox_main(args) == 0
     out = capsys.readouterr().out
     assert 'sex-conversion accuracy' in out and 'dB' in out
-    assert 'conversion quality: target speaker' in out and 'ceiling' in out
+    assert 'conversion quality: changed-target accuracy: speaker' in out \
+        and 'ceiling' in out
     result = json.loads((run_dir / 'evaluation.json').read_text())
     assert result['classifier_run'] == str(results / 'e19098ab' / 'cls')
     assert result['crop_frames'] == 256           # the classifier's length

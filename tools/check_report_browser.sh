@@ -17,6 +17,9 @@
 #    (width/height in pt, 4/3 px each) and be at least 100 x 100 px, and
 #    every <audio> must have loaded its WAV (readyState >= 1, a finite
 #    duration, no media error).
+#    The findings table (<table class="findings">) must exist where the
+#    experiment has a findings.yaml, and come before the first diagram,
+#    both in the DOM and on screen (its top above the diagram's).
 # 3. --screenshot of the top 1200 x 2400 pixels.
 # Writes RUN_DIR/browser-check/{report.dom.html,report.png}; exit 0 = OK.
 # --expect-audio (implied when RUN_DIR/samples has a .wav) requires at
@@ -38,6 +41,8 @@ fi
 exp_id=$(sed -n 's/^id: *//p' "$run_dir/config.yaml" 2>/dev/null | head -1)
 expect_diagrams=0
 [ -n "$exp_id" ] && [ -f "$repo/experiments/$exp_id/seed.yaml" ] && expect_diagrams=1
+expect_findings=0
+[ -n "$exp_id" ] && [ -f "$repo/experiments/$exp_id/findings.yaml" ] && expect_findings=1
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -78,6 +83,13 @@ setTimeout(function () {
   document.querySelectorAll('audio').forEach(function (x, i) {
     if (x.error || x.readyState < 1 || !isFinite(x.duration)) bad.push('audio' + i);
   });
+  // the findings table is the first thing a reader sees: above the diagrams
+  var table = document.querySelector('table.findings');
+  var diagram = document.querySelector('img.diagram');
+  var findingsTop = table ? table.getBoundingClientRect().top : -1;
+  document.body.setAttribute('data-findings-top', String(Math.round(findingsTop)));
+  if (table && diagram && !(findingsTop < diagram.getBoundingClientRect().top))
+    bad.push('findings-below-diagrams');
   document.body.setAttribute('data-probe', bad.length ? bad.join(' ') : 'all-loaded');
   document.body.setAttribute('data-diagrams', sizes.join(' '));
 }, 4000);
@@ -86,6 +98,7 @@ JS
 probe_dom=$("$browser" "${flags[@]}" --dump-dom "file://$tmp/probe.html" 2>/dev/null || true)
 probe=$(grep -o 'data-probe="[^"]*"' <<< "$probe_dom" || echo 'data-probe="(probe did not run)"')
 diagram_sizes=$(grep -o 'data-diagrams="[^"]*"' <<< "$probe_dom" | sed 's/^data-diagrams=//' || true)
+findings_top=$(grep -o 'data-findings-top="[^"]*"' <<< "$probe_dom" | sed 's/^data-findings-top=//' || true)
 "$browser" "${flags[@]}" --window-size=1200,2400 --screenshot="$shot" \
     "file://$report" >/dev/null 2>&1
 
@@ -95,6 +108,10 @@ diagrams=$(count '<img class="diagram"[^>]*src="data:image/svg+xml;base64,')
 audio=$(count '<audio controls')
 audio_data=$(count 'src="data:audio/wav;base64,')
 mermaid=$(count '<pre class="mermaid">')
+findings=$(count '<table class="findings">')
+# byte offsets in the rendered DOM: the findings table must come first
+findings_at=$(grep -bo '<table class="findings">' "$dom" | head -1 | cut -d: -f1 || true)
+diagram_at=$(grep -bo '<img class="diagram"' "$dom" | head -1 | cut -d: -f1 || true)
 remote=$({ grep -Eo '(src|href)="https?://' "$dom" || true; } | wc -l)
 echo "report: $report"
 echo "dom:    $dom ($(wc -c < "$dom") bytes)"
@@ -102,7 +119,14 @@ echo "shot:   $shot"
 echo "img (data URI): $imgs   drawn diagrams: $diagrams ${diagram_sizes:-}   mermaid sources: $mermaid"
 echo "audio controls: $audio (data URI: $audio_data)   remote resources: $remote"
 echo "decoded in the browser: $probe"
+echo "findings tables: $findings (DOM offset ${findings_at:-none}, first diagram ${diagram_at:-none}; top ${findings_top:-?} px)"
 status=0
+if [ "$expect_findings" = 1 ]; then
+    [ "$findings" -ge 1 ] || { echo "FAIL: $exp_id states findings but the report has no findings table" >&2; status=1; }
+    if [ -n "$findings_at" ] && [ -n "$diagram_at" ] && [ "$findings_at" -gt "$diagram_at" ]; then
+        echo "FAIL: the findings table comes after the model diagrams" >&2; status=1
+    fi
+fi
 [ "$imgs" -ge 1 ] || { echo "FAIL: no embedded images" >&2; status=1; }
 if [ "$expect_diagrams" = 1 ]; then
     [ "$diagrams" -ge 1 ] || { echo "FAIL: $exp_id has a model but the report draws no diagram" >&2; status=1; }
@@ -115,7 +139,7 @@ fi
 if [ "$expect_audio" = --expect-audio ] && [ "$audio" -lt 1 ]; then
     echo "FAIL: samples exist but no <audio controls>" >&2; status=1
 fi
-[ "$probe" = 'data-probe="all-loaded"' ] || { echo "FAIL: not every image/diagram/audio loaded" >&2; status=1; }
+[ "$probe" = 'data-probe="all-loaded"' ] || { echo "FAIL: in the browser: $probe (an image/diagram/audio that did not load, or the findings below the diagrams)" >&2; status=1; }
 [ -s "$shot" ] || { echo "FAIL: no screenshot" >&2; status=1; }
 [ $status -eq 0 ] && echo OK
 exit $status

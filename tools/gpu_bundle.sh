@@ -11,7 +11,11 @@
 #   machines' NumPy 2.x);
 # * every other requirement (and its dependencies) is resolved for cp312 /
 #   manylinux by `pip install --dry-run`, and what the machines' package
-#   list lacks is downloaded as a binary wheel.
+#   list lacks is downloaded as a binary wheel;
+# * setup.py's `mpi` extra (mpi4py and the MPICH wheel) always: the
+#   machines list an mpi4py but no MPI library for it, and the check's
+#   ChainerMN runs need both to agree (the MPICH wheel's libmpi is what
+#   tools/gpu_check.sh points mpi4py at).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUNDLE=${BUNDLE:-gpu-bundle}
@@ -76,5 +80,18 @@ if [ -s "$REQS.missing" ]; then
         --no-deps "${PLATFORM[@]}" -d "$BUNDLE" -r "$REQS.missing"
 fi
 rm -f "$REQS.missing"
+# setup.py's `mpi` extra, e.g. 'mpi4py>=4,<5', 'mpich>=4'.
+MPI_REQS=$(sed -n "s/^ *'mpi': \[\(.*\)\],*$/\1/p" setup.py | tr -d "' " | tr ',' ' ')
+MPI_SPECS=()
+for r in $MPI_REQS; do
+    case $r in
+        [\<\>=]*) MPI_SPECS[-1]+=",$r" ;;  # a second bound of the one before
+        *) MPI_SPECS+=("$r") ;;
+    esac
+done
+[ ${#MPI_SPECS[@]} -gt 0 ] || { echo "gpu-bundle: no 'mpi' extra in setup.py" >&2; exit 1; }
+echo "gpu-bundle: the mpi extra: ${MPI_SPECS[*]}"
+"$BUILD_VENV/bin/python" -m pip download -q --disable-pip-version-check \
+    --no-deps "${PLATFORM[@]}" -d "$BUNDLE" "${MPI_SPECS[@]}"
 ls -l "$BUNDLE"
 echo "gpu-bundle: $(ls "$BUNDLE" | wc -l) wheels, $(du -sk "$BUNDLE" | cut -f1) KiB in $BUNDLE/"

@@ -36,6 +36,7 @@ from vox.config.blurmask import (TARGET_EXPERIMENTS, BlurMaskConfig,
 from vox.data import audio
 from vox.data.features import load_features
 from vox.data.sources import cache_dir, read_utterances, resolve_corpus
+from vox.reports import findings
 from vox.runs import folders
 from vox.training.store import load_models, newest_snapshot, snapshots
 
@@ -239,7 +240,9 @@ def write_summary(run_dir, summary):
     lines += [f"| input fft_total | {summary['input_fft_total']:.6g} |",
               '', f"Loop wall time {summary['seconds']['loop']:.1f} s, "
               f"total {summary['seconds']['total']:.1f} s."]
-    (run_dir / 'summary.md').write_text('\n'.join(lines) + '\n')
+    text = findings.with_section('\n'.join(lines) + '\n',
+                                 findings.check_run(run_dir))
+    (run_dir / 'summary.md').write_text(text)
 
 
 # ---------------------------------------------------------------- the loop

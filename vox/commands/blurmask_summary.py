@@ -65,6 +65,22 @@ def table(rows):
     return '\n'.join(lines) + '\n'
 
 
+def findings_table(results):
+    """The notes' findings over the newest run of each ID (all profiles;
+    vox.reports.blurmask_findings), as a Markdown section."""
+    from vox.reports import blurmask_findings, findings
+    profiles = sorted({s['profile'] for s in
+                       blurmask_findings.newest_runs(results).values()})
+    short = [p for p in profiles if p != 'faithful']
+    label = (f"runs of the {', '.join(short)} profile: these verdicts say "
+             f"what those short runs show, not what the notes' full runs "
+             f"would" if short else '')
+    result = {'experiment': 'blurmask', 'run': str(results), 'label': label,
+              'short': f"{', '.join(short)} runs" if short else '',
+              'findings': blurmask_findings.check_results(results)}
+    return findings.markdown(result)
+
+
 def main(args):
     from vox.runs.folders import results_root
     from vox.base.errors import VoxError
@@ -77,7 +93,7 @@ def main(args):
     text = ('# Blur-mask runs: final m beside lambda\n\n'
             f'From {results}/blurmask-*/*/summary.json.  "lambda on entropy":'
             ' loss = MSE - lambda H; "on mse": loss = lambda MSE - H.\n\n'
-            + table(rows))
+            + table(rows) + '\n' + findings_table(results))
     out = Path(args.out) if args.out else results / 'blurmask-summary.md'
     out.write_text(text)
     print(text, end='')

@@ -35,6 +35,10 @@ def register(sub):
     p.add_argument('--griffin-lim-iterations', type=int, default=None,
                    help='iterations of every resynthesis (default: the '
                    "samples' 60; fewer only to test quickly)")
+    p.add_argument('--balanced', action='store_true',
+                   help='evaluate the kept snapshot where the judge and the '
+                   'content kept, logged by `vox run --judge`, are best '
+                   'balanced (and say which)')
     p.add_argument('--device', help="'@numpy' (default) or '@cupy:0'")
     p.add_argument('--out', help='write evaluation.json and summary.md here '
                    'instead of into RUN (RUN is left untouched)')
@@ -44,7 +48,7 @@ def register(sub):
 def main(args):
     import chainer
 
-    from vox.evaluation import output, procedure
+    from vox.evaluation import balance, output, procedure
     from vox.reports import conversion_quality
     from vox.training.store import load_models, load_run, newest_snapshot
     device = chainer.get_device(args.device or '@numpy')
@@ -58,6 +62,12 @@ def main(args):
                        f'run (54314b33, cfcefd21)')
     snapshot = Path(args.run) if Path(args.run).is_file() else \
         newest_snapshot(run.path)
+    if args.balanced:
+        if Path(args.run).is_file():
+            raise VoxError('--balanced picks the snapshot itself; give the '
+                           'run folder')
+        snapshot, why = balance.balanced_snapshot(run.path)
+        print(f'vox: --balanced: {why}', flush=True)
     run, models = load_models(run.path, snapshot=snapshot, device=device)
     cls_dir = Path(args.classifier) if args.classifier else \
         procedure.find_classifier(run.path)
@@ -85,11 +95,13 @@ def main(args):
     judge = procedure.judge_facts(
         cls_run.path, run.path, procedure.MIN_JUDGE_EPOCHS
         if args.min_judge_epochs is None else args.min_judge_epochs)
+    judge['validation_crops'] = procedure.judge_validation_crops(cls_run)
     result = {'run': str(run.path), 'snapshot': snapshot.name,
               'classifier_run': str(cls_run.path),
               'classifier_snapshot': cls_snapshot.name, 'judge': judge,
               'corpus': str(data.manifest),
-              'crops_per_utterance': args.crops, **result}
+              'crops_per_utterance': args.crops,
+              'confounded': procedure.confounded(data.manifest), **result}
     print(conversion_quality.text(result))
     for path in output.write(result, run.path, args.out):
         print(f'vox: wrote {path}')

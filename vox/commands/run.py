@@ -29,7 +29,28 @@ def register(sub):
     add_run_options(p)
     p.add_argument('--input', metavar='WAV', help='blurmask experiments: '
                    'blur this audio file instead of the corpus utterance')
+    p.add_argument('--judge', metavar='CLASSIFIER_RUN', help='StarGAN '
+                   'experiments: an e19098ab run on the same corpus that '
+                   'scores the conversions at every snapshot (judge '
+                   'accuracy and content kept, drawn in quality.png)')
     p.set_defaults(func=main)
+
+
+def with_judge(config, judge):
+    """``config`` with ``report.judge`` set (recorded in the run's
+    config.yaml); a StarGAN experiment and a run folder only."""
+    import dataclasses
+    from pathlib import Path
+
+    from vox.base.errors import VoxError
+    if config.kind != 'stargan':
+        raise VoxError(f'--judge is for StarGAN experiments (54314b33, '
+                       f'cfcefd21), not {config.id}')
+    if not (Path(judge) / 'config.yaml').exists():
+        raise VoxError(f'--judge {judge}: not a vox run folder (no '
+                       f'config.yaml); give results/e19098ab/<run>')
+    return dataclasses.replace(config, report=dataclasses.replace(
+        config.report, judge=str(Path(judge).resolve())))
 
 
 def main(args):
@@ -45,11 +66,15 @@ def main(args):
         if args.distributed:
             raise VoxError(f'{args.id}: --distributed is for trained '
                            f'experiments; blur-mask runs are one process')
+        if args.judge:
+            with_judge(config, args.judge)  # says it is for StarGAN runs
         run_blurmask(config, input_wav=args.input, **common)
         return 0
     if args.input:
         raise VoxError(f'--input is for blurmask experiments only, not '
                        f'{args.id}')
+    if args.judge:
+        config = with_judge(config, args.judge)
     if args.distributed:  # one rank of mpiexec -n N
         from vox.runs.distributed import run_distributed
         run_distributed(config, fresh=args.fresh, resume=args.resume,

@@ -132,6 +132,11 @@ class ReportConfig:
     samples_every: Optional[List[Any]] = dataclasses.field(
         default_factory=lambda: [100, 'epoch'])
     progress_bar: bool = True
+    # StarGAN only: an e19098ab run folder (``vox run --judge RUN``) that
+    # scores the conversions of a fixed set of validation crops at every
+    # snapshot (vox.extensions.quality_curve); null: no scoring, the log
+    # as without it.
+    judge: Optional[str] = None
 
     def __post_init__(self):
         _interval(self, 'log_every')

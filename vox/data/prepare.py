@@ -15,8 +15,10 @@ parallel, and says what it found:
   writes its own cache entry and sends back only a short summary, so memory
   stays bounded by a few files at a time;
 * a report (counts per speaker / birthplace / sex, skipped files with the
-  reason, warnings) goes to the terminal and to ``<cache>/prepare-report.txt``
-  and ``.json``.
+  reason, warnings, then a per-speaker table of files found, usable, too
+  short, rejected and the labels, and what the reader could not place,
+  grouped by kind and folder) goes to the terminal and to
+  ``<cache>/prepare-report.txt`` and ``.json``.
 """
 from __future__ import annotations
 
@@ -38,6 +40,7 @@ from vox.base.progress import progress
 from vox.config import CorpusConfig
 from vox.data import audio, features
 from vox.data.corpus import readers
+from vox.data.corpus.listing import grouped_lines
 from vox.data.corpus.manifest import read_manifest
 from vox.data.sources import resolve_corpus
 
@@ -107,7 +110,8 @@ def prepare(spec, cache_dir, *, jobs=None, crop_frames=64, verbose=False,
         listing.utterances = read_manifest(
             resolve_corpus('synth', CorpusConfig(), seed=0))
     else:
-        listing = readers.read_corpus(spec, **reader_options)
+        listing = readers.read_corpus(
+            spec, segments_dir=Path(cache_dir) / 'segments', **reader_options)
     utts = listing.utterances
     cache_dir = Path(cache_dir)
     (cache_dir / 'features').mkdir(parents=True, exist_ok=True)
@@ -168,13 +172,21 @@ def prepare(spec, cache_dir, *, jobs=None, crop_frames=64, verbose=False,
 def _report(listing, results, crop_frames, seconds):
     by_path = {str(u.path): u for u in listing.utterances}
     counts = {group: Counter() for group in GROUPS}
+    speakers = {}
+    for u in listing.utterances:
+        speakers.setdefault(u.speaker, {
+            'speaker': u.speaker, 'found': 0, 'usable': 0, 'too_short': 0,
+            'rejected': 0, 'birthplace': u.birthplace, 'sex': u.sex})
+        speakers[u.speaker]['found'] += 1
     skipped, warnings, short = [], [], []
     usable = prepared = 0
     total_frames = 0
     for path in sorted(results):
         r = results[path]
+        row = speakers[by_path[path].speaker]
         if r['status'] == 'skipped':
             skipped.append({'path': path, 'reason': r['reason']})
+            row['rejected'] += 1
             continue
         prepared += 1
         total_frames += r['frames']
@@ -186,8 +198,10 @@ def _report(listing, results, crop_frames, seconds):
                 f'({crop_frames} frames, '
                 f'{audio.n_samples(crop_frames) / audio.SAMPLE_RATE:.2f} s); '
                 f'training skips it')})
+            row['too_short'] += 1
             continue
         usable += 1
+        row['usable'] += 1
         u = by_path[path]
         counts['speaker'][u.speaker] += 1
         counts['birthplace'][u.birthplace or '(none)'] += 1
@@ -200,9 +214,28 @@ def _report(listing, results, crop_frames, seconds):
         'audio_minutes': round(seconds_audio / 60, 3),
         'elapsed_seconds': round(seconds, 3),
         'counts': {k: dict(sorted(v.items())) for k, v in counts.items()},
+        'speakers': [speakers[k] for k in sorted(speakers)],
         'skipped': skipped, 'too_short': short, 'warnings': warnings,
         'metadata_problems': [str(p) for p in listing.problems],
+        'not_placed': grouped_lines(listing.problems),
     }
+
+
+SHOWN_FILES = 20   # per section; prepare-report.json lists them all
+
+
+def speaker_table(speakers):
+    """The per-speaker table: files found, usable, too short, rejected and
+    the labels, one row per speaker, columns aligned."""
+    head = ('speaker', 'found', 'usable', 'too short', 'rejected', 'label')
+    rows = [(s['speaker'], str(s['found']), str(s['usable']),
+             str(s['too_short']), str(s['rejected']),
+             f'{s["birthplace"] or "-"} / {s["sex"] or "-"}')
+            for s in speakers]
+    widths = [max(len(r[i]) for r in [head] + rows) for i in range(6)]
+    return ['  '.join(c.ljust(w) if i in (0, 5) else c.rjust(w)
+                      for i, (c, w) in enumerate(zip(r, widths))).rstrip()
+            for r in [head] + rows]
 
 
 def format_report(r):
@@ -216,14 +249,16 @@ def format_report(r):
         shown = ', '.join(f'{k}: {v}' for k, v in list(c.items())[:50])
         more = f' ... ({len(c)} in all)' if len(c) > 50 else ''
         lines.append(f'  per {group} ({len(c)}): {shown}{more}')
-    sections = [('skipped files', [s['reason'] for s in r['skipped']]),
-                ('shorter than one crop', [s['reason']
-                                           for s in r['too_short']]),
-                ('metadata problems', r['metadata_problems'])]
-    for title, items in sections:
+    for title, items in (('skipped files', [s['reason']
+                                            for s in r['skipped']]),
+                         ('shorter than one crop', [s['reason']
+                                                    for s in r['too_short']])):
         if items:
             lines.append(f'  {title} ({len(items)}):')
-            lines.extend(f'    {i}' for i in items)
+            lines.extend(f'    {i}' for i in items[:SHOWN_FILES])
+            if len(items) > SHOWN_FILES:
+                lines.append(f'    ... {len(items) - SHOWN_FILES} more, all '
+                             f'listed in prepare-report.json')
     groups = {}   # warnings grouped: a corpus at 48 kHz resamples every file
     for w in r['warnings']:
         key = 'clipping' if w['note'].startswith('clipping') else w['note']
@@ -235,4 +270,10 @@ def format_report(r):
         lines.extend(f'    {w["path"]}' + (f': {w["note"]}'
                                              if key == 'clipping' else '')
                      for w in ws[:10])
+    lines.append(f'  table of speakers ({len(r["speakers"])}):')
+    lines.extend(f'    {line}' for line in speaker_table(r['speakers']))
+    if r['not_placed']:
+        lines.append(f'  could not be placed ({len(r["metadata_problems"])}'
+                     f' in {len(r["not_placed"])} group(s)):')
+        lines.extend(f'    {line}' for line in r['not_placed'])
     return '\n'.join(lines)

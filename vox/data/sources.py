@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from vox.base.errors import VoxError
+from vox.base.labels import GROUPS
 from vox.base.paths import REPO
 from vox.data import dataset as ds
 from vox.data.corpus import readers
@@ -38,7 +39,13 @@ class ExperimentData:
 
 
 def resolve_corpus(source, corpus, seed):
-    """The manifest for CORPUS=``source`` (default ``corpus.source``).
+    """The manifest for CORPUS=``source`` (default ``corpus.source``)."""
+    return resolve_listing(source, corpus, seed)[0]
+
+
+def resolve_listing(source, corpus, seed):
+    """(manifest, number of files or speakers the reader could not place)
+    for CORPUS=``source`` (default ``corpus.source``).
 
     ``source``: synth | manifest.tsv | a folder holding manifest.tsv |
     kind:path (vox/data/corpus/readers.py; a manifest is written to the
@@ -50,12 +57,13 @@ def resolve_corpus(source, corpus, seed):
         spec = CorpusSpec(seed=seed, birthplaces=corpus.birthplaces,
                           speakers_per_cell=corpus.speakers_per_cell,
                           utterances_per_speaker=corpus.utterances_per_speaker)
-        return ensure_corpus(cache_dir() / 'corpus', spec)
+        return ensure_corpus(cache_dir() / 'corpus', spec), 0
     kind, rest = readers.split_spec(source)
     if kind in ('jvs', 'vctk', 'csj') or (kind is None and readers.detect(
             rest) not in (None, 'manifest')) or str(rest).lower().endswith(
             '.csv'):
-        return readers.manifest_for(source, cache_dir())[0]
+        manifest, listing = readers.manifest_for(source, cache_dir())
+        return manifest, len(listing.problems)
     if source.startswith('manifest:'):
         source = source[len('manifest:'):]
     path = Path(source).expanduser()
@@ -66,7 +74,7 @@ def resolve_corpus(source, corpus, seed):
             f'CORPUS={source}: no such manifest; give a manifest.tsv '
             f'(columns path, speaker, birthplace, sex), a folder holding '
             f'one, or CORPUS=synth for the built-in corpus')
-    return path
+    return path, 0
 
 
 def read_utterances(manifest):
@@ -84,10 +92,44 @@ def read_utterances(manifest):
     return utterances
 
 
+def without_unlabelled_speakers(utterances):
+    """The experiments need speaker, birthplace and sex for every file: a
+    speaker the corpus leaves without one of them (VCTK's p280, whose accent
+    is Unknown) is left out, named in one line.  A label no speaker has
+    (JVS has no birthplace) is left for the label space to refuse."""
+    missing = {}
+    for group in GROUPS:
+        values = [getattr(u, group) for u in utterances]
+        if any(v is None for v in values) and \
+                any(v is not None for v in values):
+            for u in utterances:
+                if getattr(u, group) is None:
+                    missing.setdefault(u.speaker, set()).add(group)
+    if not missing:
+        return utterances
+    names = ', '.join(f'{spk} (no {" or ".join(sorted(g))})'
+                      for spk, g in sorted(missing.items()))
+    print(f'vox: warning: {len(missing)} speaker(s) left out for lack of a '
+          f'label: {names}; label them in the corpus metadata to use them',
+          file=sys.stderr)
+    return [u for u in utterances if u.speaker not in missing]
+
+
+def corpus_counts(utterances, features, crop_frames, not_placed):
+    """The one line training prints: the counts `vox prepare` tabulates."""
+    rejected = sum(len(f.voiced) == 0 for f in features)
+    short = sum(0 < len(f.voiced) < crop_frames for f in features)
+    usable = len(features) - rejected - short
+    return (f'vox: corpus: {len({u.speaker for u in utterances})} speakers, '
+            f'{len(utterances)} files found, {usable} usable, {short} shorter '
+            f'than {crop_frames} frames, {rejected} rejected, {not_placed} '
+            f'not placed (vox prepare lists each)')
+
+
 def load_data(data, seed, source=None):
     """:class:`ExperimentData` for a ``data:`` section (DataConfig)."""
-    manifest = resolve_corpus(source, data.corpus, seed)
-    utterances = read_utterances(manifest)
+    manifest, not_placed = resolve_listing(source, data.corpus, seed)
+    utterances = without_unlabelled_speakers(read_utterances(manifest))
     labels = ds.LabelSpace.from_utterances(utterances)
     train_utts, val_utts = ds.split_by_utterance(
         utterances, data.validation_fraction, seed)
@@ -99,11 +141,8 @@ def load_data(data, seed, source=None):
     validation = ds.SpectrogramCropDataset(
         val_f, labels, data.crop_frames, data.scale, train=False,
         min_voiced=data.min_voiced, validation_crops=data.validation_crops)
-    short = train.too_short + validation.too_short
-    if short:
-        print(f'vox: skipped {len(short)} utterance(s) shorter than '
-              f'{data.crop_frames} frames, e.g. {short[0].path}',
-              file=sys.stderr)
+    print(corpus_counts(utterances, features, data.crop_frames, not_placed),
+          file=sys.stderr)
     if len(train) == 0 or len(validation) == 0:
         raise VoxError(
             f'{manifest}: not enough usable audio ({len(train)} training, '

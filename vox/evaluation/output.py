@@ -10,7 +10,7 @@ section added.
 import json
 from pathlib import Path
 
-from vox.reports import conversion_quality
+from vox.reports import conversion_quality, findings
 from vox.reports.report import write_report
 
 
@@ -26,8 +26,11 @@ def write(result, run_dir, out_dir=None):
     summary = run_dir / 'summary.md'
     old = summary.read_text() if summary.exists() else ''
     written.append(out_dir / 'summary.md')
-    written[-1].write_text(conversion_quality.with_section(old, result))
-    if out_dir.resolve() == run_dir.resolve() and \
-            (run_dir / 'report.html').exists():
+    text = conversion_quality.with_section(old, result)
+    in_run = out_dir.resolve() == run_dir.resolve()
+    if in_run:  # some findings read evaluation.json: check them again
+        text = findings.with_section(text, findings.check_run(run_dir))
+    written[-1].write_text(text)
+    if in_run and (run_dir / 'report.html').exists():
         write_report(run_dir)
     return written

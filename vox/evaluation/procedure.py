@@ -41,6 +41,7 @@ from vox.base.progress import progress
 from vox.data import audio
 from vox.data.sources import load_data
 from vox.evaluation import content
+from vox.reports.findings import confounded_from_manifest
 from vox.extensions.samples import GL_ITERATIONS, crop_wave, resynthesize
 from vox.inference.conversion import convert_unit
 from vox.training.store import snapshots
@@ -145,8 +146,10 @@ def content_scores(waves, copies, outputs, utterance_ids, seed=0):
     pitch-shifted rows).  Returns per row the measures' means, plus the
     ``ceiling`` and ``floor`` rows and, per output row, ``kept`` (each
     measure's position between floor and ceiling; None for a measure whose
-    ceiling does not clear its floor on this data) and ``content_kept``
-    (the mean of the defined positions).
+    ceiling does not clear its floor on this data), ``outside`` (those
+    beyond [0, 1]) and ``content_kept`` (the mean of the defined
+    positions, each clipped to [0, 1], so one degenerate measure cannot
+    drag it past the floor).
     """
     refs = [content.analyse(w) for w in waves]
     copy_an = [content.analyse(w) for w in copies]
@@ -165,10 +168,17 @@ def content_scores(waves, copies, outputs, utterance_ids, seed=0):
         positions = {m: content.measure_position(
             m, rows[name][m]['mean'], rows['floor'][m]['mean'],
             rows['ceiling'][m]['mean']) for m in content.MEASURES}
-        valid = [v for v in positions.values() if v is not None]
+        # a position outside [0, 1] (a measure below its floor, e.g. the
+        # voicing agreement of a near-constant voicing track) counts as the
+        # floor or the ceiling in the mean, and is shown apart
+        valid = [min(max(v, 0.0), 1.0) for v in positions.values()
+                 if v is not None]
         kept[name] = {'kept': positions,
+                      'outside': {m: v for m, v in positions.items()
+                                  if v is not None and not 0 <= v <= 1},
                       'content_kept': float(np.mean(valid)) if valid
-                      else None}
+                      else None,
+                      'n_measures': len(valid)}
     return {'rows': rows, 'positions': kept,
             'measures': {m: {'what': what, 'higher_is_better': up,
                              'min_separation': gap}
@@ -212,6 +222,31 @@ def judge_facts(cls_run_dir, run_dir, min_epochs=MIN_JUDGE_EPOCHS):
     return {'run': str(cls_run_dir), 'epochs': epoch,
             'validation_accuracy': val, 'same_corpus': same_corpus,
             'min_epochs': min_epochs, 'flags': flags}
+
+
+def judge_validation_crops(cls_run):
+    """How many validation crops the judge's own validation accuracy
+    rests on: its run's validation split, rebuilt from its config."""
+    with open(cls_run.path / 'config.yaml') as f:
+        manifest = ((yaml.safe_load(f) or {}).get('corpus') or {}).get(
+            'manifest')
+    try:
+        data = load_data(cls_run.config.data, cls_run.config.seed,
+                         manifest if manifest and Path(manifest).exists()
+                         else None)
+    except VoxError:
+        return None
+    return len(data.validation)
+
+
+def confounded(manifest):
+    """{group: why} of the label groups this corpus ties to single
+    speakers (vox.reports.findings.confounded_from_manifest)."""
+    try:
+        lines = Path(manifest).read_text().splitlines()
+    except (OSError, TypeError):
+        return {}
+    return confounded_from_manifest(lines)
 
 
 def load_eval_data(run, crop_frames, crops):

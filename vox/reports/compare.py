@@ -30,6 +30,7 @@ import numpy as np  # noqa: E402
 import yaml  # noqa: E402
 
 from vox.base.errors import VoxError  # noqa: E402
+from vox.reports import findings  # noqa: E402
 from vox.training import curves  # noqa: E402
 
 NOT_METRICS = {'epoch', 'iteration', 'elapsed_time'}
@@ -392,6 +393,10 @@ def compare(run_paths, out=None, blog=False, x_key=None):
                               + [_fmt(v) for v in mine]))
         if not ref:
             lines.append('(no reference figures in these runs\' configs)')
+        for r in runs:
+            verdicts = findings.check_run(r.path)
+            lines += ['', f'### Findings of {r.label} ({r.exp_id})', '']
+            lines += findings.markdown(verdicts).splitlines()[2:]
     lines += ['', '## Settings that differ', '']
     diffs = differences(runs)
     if diffs:

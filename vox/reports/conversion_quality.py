@@ -26,18 +26,29 @@ CONTENT_KEPT = 0.75
 SECTION_TITLE = 'Conversion quality (vox evaluate)'
 KEPT_LEGEND = ('kept: 0 = floor (source against a random other utterance), '
                '1 = ceiling (source against its copy synthesis); n/a where '
-               'the ceiling does not clear the floor on this data')
+               'the ceiling does not clear the floor on this data; a '
+               'position outside [0, 1] is shown and counts as 0 or 1 in '
+               'the mean')
 
 
 def _f(v, digits=3):
     return 'n/a' if v is None else f'{v:.{digits}f}'
 
 
+def counted_groups(result):
+    """The label groups the judge's combined score counts: all but those
+    confounded with the speaker on this corpus (``result['confounded']``,
+    a class held by a single speaker), which would count the speaker
+    twice."""
+    return [g for g in GROUPS if g not in (result.get('confounded') or {})]
+
+
 def judge_position(result):
-    """Mean over label groups of where the changed-target accuracy lies
-    between chance (0) and the judge's accuracy on real crops (1)."""
+    """Mean over the counted label groups of where the changed-target
+    accuracy lies between chance (0) and the judge's accuracy on real
+    crops (1)."""
     values = []
-    for g in GROUPS:
+    for g in counted_groups(result):
         acc = result['changed'][g]['accuracy']
         lo = result['chance'][g]
         hi = result['classifier_accuracy_real'][g]
@@ -84,27 +95,50 @@ def verdict(result):
 def judge_line(result):
     j = result.get('judge') or {}
     val = j.get('validation_accuracy') or {}
+    crops = j.get('validation_crops')
     text = (f"judge {j.get('run', result.get('classifier_run', '?'))}: "
             f"validation accuracy " + ', '.join(
                 f'{g} {_f(val.get(g), 2)}' for g in GROUPS)
+            + (f' on {crops} validation crops' if crops is not None else '')
             + f", {j.get('epochs', '?')} epochs")
     if j.get('flags'):
         text += '; FLAGGED: ' + '; '.join(j['flags'])
     return text
 
 
+def _positions(result, row='converted'):
+    return ((result.get('content') or {}).get('positions') or {}).get(
+        row) or {}
+
+
 def headline(result):
-    """The one line: judge score, content kept, verdict, judge flag."""
+    """The one line: judge score, content kept, verdict, judge flag.
+    Every figure is named as the tables name it, with the count behind
+    it."""
     ch = result['changed']
     judge = judge_position(result)
-    text = (f"target speaker {_f(ch['speaker']['accuracy'], 2)} (chance "
-            f"{_f(result['chance']['speaker'], 2)}), sex conversion "
-            f"{_f(ch['sex']['accuracy'], 2)} (chance "
-            f"{_f(result['chance']['sex'], 2)}), judge at "
-            f"{_f(judge, 2)} of the way from chance to its real-crop "
-            f"accuracy; content kept {_f(content_kept(result), 2)} of the "
-            f"way from floor (random other utterance) to ceiling (copy "
-            f"synthesis): {verdict(result)}")
+    counted = counted_groups(result)
+    pos = _positions(result)
+    outside = pos.get('outside') or {}
+    text = (f"changed-target accuracy: speaker "
+            f"{_f(ch['speaker']['accuracy'], 2)} over {ch['speaker']['n']} "
+            f"conversions (chance {_f(result['chance']['speaker'], 2)}), "
+            f"sex {_f(ch['sex']['accuracy'], 2)} over {ch['sex']['n']} "
+            f"conversions to the other sex (chance "
+            f"{_f(result['chance']['sex'], 2)}); judge at "
+            f"{_f(judge, 2)} of the way from chance to its accuracy on the "
+            f"{result.get('n_crops', '?')} real crops ({', '.join(counted)}"
+            f"{' counted' if len(counted) < len(GROUPS) else ''}); content "
+            f"kept {_f(content_kept(result), 2)} of the way from floor "
+            f"(random other utterance) to ceiling (copy synthesis), the "
+            f"mean of {pos.get('n_measures', '?')} measures clipped to "
+            f"[floor, ceiling]"
+            + (' (outside: ' + ', '.join(f'{m} {v:.2f}' for m, v in
+                                         outside.items()) + ')'
+               if outside else '')
+            + f": {verdict(result)}")
+    for g, why in (result.get('confounded') or {}).items():
+        text += f' [{g} not counted: {why}]'
     if (result.get('judge') or {}).get('flags'):
         text += ' [judge flagged: ' + '; '.join(result['judge']['flags']) \
             + ']'
@@ -117,7 +151,10 @@ def judge_rows(result):
     rows = []
     for g in GROUPS:
         c = result['changed'][g]
-        rows.append((g, _f(result['target_accuracy'][g]), _f(c['accuracy']),
+        name = g + (' (confounded, not counted)'
+                    if g in (result.get('confounded') or {}) else '')
+        rows.append((name, _f(result['target_accuracy'][g]),
+                     _f(c['accuracy']),
                      str(c['n']), _f(c['still_source']),
                      _f(result['chance'][g]),
                      _f(result['classifier_accuracy_real'][g])))
@@ -136,10 +173,24 @@ def content_rows(result, row='converted'):
     kept = (c.get('positions', {}).get(row) or {}).get('kept', {})
     out = []
     for name, info in c.get('measures', {}).items():
+        k = kept.get(name)
+        cell = _f(k, 2)
+        if k is not None and not 0 <= k <= 1:  # shown apart, clipped
+            cell += (f" (outside; counted as {min(max(k, 0.0), 1.0):.0f})")
         out.append((info['what'], _f(rows['floor'][name]['mean']),
                     _f(rows[row][name]['mean']),
-                    _f(rows['ceiling'][name]['mean']), _f(kept.get(name), 2)))
+                    _f(rows['ceiling'][name]['mean']), cell))
     return out
+
+
+def counts_line(result):
+    """How many crops and conversions stand behind each figure."""
+    return (f"target acc: all {result.get('n_conversions', '?')} "
+            f"conversions; changed acc: those whose target differs in the "
+            f"group (n changed); real acc: the judge on the "
+            f"{result.get('n_crops', '?')} unconverted crops; content: the "
+            f"{result.get('n_conversions', '?')} conversions against "
+            f"{result.get('n_crops', '?')} crops' floor and ceiling")
 
 
 def _text_table(header, rows):
@@ -161,7 +212,7 @@ def text(result):
              f"{result['identity_lsd_db']:.2f} dB (to the targets: "
              f"{result['conversion_lsd_db']:.2f} dB)", '',
              _text_table(CONTENT_HEADER, content_rows(result)),
-             KEPT_LEGEND, '',
+             KEPT_LEGEND, counts_line(result), '',
              judge_line(result), f'conversion quality: {headline(result)}']
     return '\n'.join(lines)
 
@@ -182,7 +233,7 @@ def markdown(result):
         f"{result['n_conversions']} conversions; {judge_line(result)}.", '',
         _md_table(JUDGE_HEADER, judge_rows(result)), '',
         _md_table(CONTENT_HEADER, content_rows(result)), '',
-        KEPT_LEGEND + '.', ''])
+        KEPT_LEGEND + '.', '', counts_line(result) + '.', ''])
 
 
 def with_section(summary_md, result):

@@ -27,7 +27,7 @@ from vox.config import EXPERIMENTS_DIR
 from vox.faithfulness.diagram import (NoDiagram, describe_run_models,
                                       to_mermaid)
 from vox.faithfulness.drawing import draw
-from vox.reports import conversion_quality
+from vox.reports import conversion_quality, findings
 # the same numbers and rows as summary.md
 from vox.reports.summary import (CONFIG_FIGURES, config_value, format_value,
                                  metric_rows)
@@ -64,7 +64,8 @@ details.mermaid-source summary { color: #555; font-size: 0.9em; }
 
 
 #: In-page anchors listed under the title, in page order.
-SECTIONS = (('model', 'Model'), ('parameters', 'Training parameters'),
+SECTIONS = (('findings', 'Findings'), ('model', 'Model'),
+            ('parameters', 'Training parameters'),
             ('results', 'Results'), ('curves', 'Learning curves'),
             ('samples', 'Samples'), ('errata', 'Errata'))
 
@@ -284,7 +285,27 @@ def _evaluation_section(run_dir):
         f'{esc(cq.judge_line(result))}.</p>',
         _table(cq.JUDGE_HEADER, cq.judge_rows(result)),
         _table(cq.CONTENT_HEADER, cq.content_rows(result)),
-        f'<p>{esc(cq.KEPT_LEGEND)}.</p>'])
+        f'<p>{esc(cq.KEPT_LEGEND)}.</p>',
+        f'<p>{esc(cq.counts_line(result))}.</p>'])
+
+
+def _findings_section(run_dir):
+    """One row per finding of the post (vox.reports.findings), first on
+    the page: the question the rerun exists to answer."""
+    try:
+        result = findings.check_run(run_dir)
+    except Exception as e:  # the report must not fail the run
+        return (f'<p>The findings could not be checked: {esc(e)}</p>'
+                f'<pre>{esc(traceback.format_exc(limit=3))}</pre>')
+    if not result['findings']:
+        return f'<p>{esc(result["experiment"])} states no findings.</p>'
+    out = []
+    if result['label']:
+        out.append(f'<p class="smoke"><strong>{esc(result["label"])}.'
+                   f'</strong></p>')
+    table = _table(findings.HEADER, findings.rows(result))
+    out.append(table.replace('<table>', '<table class="findings">', 1))
+    return '\n'.join(out)
 
 
 def _run_date(run_dir):
@@ -367,6 +388,8 @@ def build_report(run_dir):
         f'{esc(time_text)}.</p>',
         '<nav class="toc">' + ' · '.join(
             f'<a href="#{a}">{t}</a>' for a, t in SECTIONS) + '</nav>',
+        '<h2 id="findings">Findings: does this run find what the blog '
+        'found?</h2>', _findings_section(run_dir),
         '<h2 id="model">Model</h2>', _diagram_section(exp_id, config),
         '<h2 id="parameters">Training parameters</h2>',
         _table(('parameter', 'value'), params),

@@ -6,6 +6,7 @@ on a CPU is not comparable in absolute terms.  The table says so per row.
 """
 import json
 
+from vox.reports import findings
 from vox.training.curves import VALIDATION, base_key
 
 #: Reference figures that are a setting: where the resolved config has it.
@@ -122,7 +123,8 @@ def write_summary(run_dir, config, trainer, elapsed):
     summary = summarize(config, log, elapsed, peak)
     with open(run_dir / 'summary.json', 'w') as f:
         json.dump(summary, f, indent=2)
-    text = markdown(summary)
+    text = findings.with_section(markdown(summary),
+                                 findings.check_run(run_dir))
     (run_dir / 'summary.md').write_text(text)
     print(text)
     return summary

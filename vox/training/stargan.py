@@ -15,12 +15,14 @@ from chainer.training import extensions
 from vox.base.errors import VoxError
 from vox.base.labels import GROUPS
 from vox.extensions.conversion_samples import ConversionSamples
+from vox.extensions.quality_curve import add_quality_curve
 from vox.inference.conversion import SpeakerTable
 from vox.links.discriminators import ConvBNDiscriminator, ConvDiscriminator
 from vox.links.generators import ResNetGenerator, SkipGenerator
 from vox.training import distributed
 from vox.training.common import (add_lr_decay, add_reports, every_or_end,
                                  make_optimizer, pick_model)
+from vox.training.judge import load_judge
 from vox.updaters.stargan import StarGANUpdater
 
 GENERATORS = {
@@ -117,6 +119,12 @@ def build_trainer(config, data, run_dir, device):
 
     if not parallel.is_writer:
         return trainer
+    if config.report.judge is not None:  # vox run --judge: quality curves
+        add_quality_curve(trainer, gen, *load_judge(config.report.judge,
+                                                    device),
+                          config, data, device, every_or_end(
+                              config.report.snapshot_every,
+                              config.train.epochs))
     table = SpeakerTable.from_data(data)
     table.save(run_dir)
     if config.report.samples_every is not None:  # null: no samples

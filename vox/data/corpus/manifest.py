@@ -11,8 +11,9 @@ described by the same file::
   and ``sex`` may be missing (or a cell left empty), which reads as ``None``.
 * ``path`` is relative to the manifest's folder; absolute paths are accepted
   when reading.  Paths are resolved to absolute ones on read.
-* ``sex`` is spelled ``M`` or ``F`` (``m``, ``f``, ``male``, ``female`` are
-  accepted on read and normalised).
+* ``sex`` is spelled ``M`` or ``F`` (``m``, ``f``, ``male``, ``female`` and
+  the Japanese ``男``/``女``/``男性``/``女性`` are accepted on read and
+  normalised: :data:`SEX_SPELLINGS`, the one table every reader uses).
 """
 from __future__ import annotations
 
@@ -26,7 +27,18 @@ from vox.base.files import not_a_file, resolved
 
 COLUMNS = ('path', 'speaker', 'birthplace', 'sex')
 REQUIRED = ('path', 'speaker')
-_SEX = {'m': 'M', 'male': 'M', 'f': 'F', 'female': 'F'}
+# Every spelling of a sex any reader accepts (manifests, CSV, JVS, VCTK,
+# CSJ's 男/女), lower-cased; one table, so a file ``vox prepare`` accepts is
+# one training accepts too.
+SEX_SPELLINGS = {'m': 'M', 'male': 'M', '男': 'M', '男性': 'M',
+                 'f': 'F', 'female': 'F', '女': 'F', '女性': 'F'}
+
+
+def normalise_sex(value):
+    """'M', 'F', or None for an empty or unknown spelling."""
+    if value is None:
+        return None
+    return SEX_SPELLINGS.get(str(value).strip().lower())
 
 
 class ManifestError(ValueError):
@@ -166,10 +178,10 @@ def read_manifest(path) -> List[Utterance]:
                 f'the row')
         sex = row.get('sex') or None
         if sex is not None:
-            if sex.lower() not in _SEX:
+            if normalise_sex(sex) is None:
                 raise ManifestError(f'{where}:{n}: sex {sex!r} is not M or F; '
                                     f'spell it M or F (or leave it empty)')
-            sex = _SEX[sex.lower()]
+            sex = normalise_sex(sex)
         out.append(Utterance(p, row['speaker'], row.get('birthplace') or None,
                              sex))
     if not out:

@@ -18,92 +18,40 @@ Layouts (see docs/corpora.md for the full description):
   request) and sex from ``jvs_ver1/gender_f0range.txt`` (whitespace
   separated, header ``speaker Male_or_Female minf0[Hz] maxf0[Hz]``, rows
   ``jvs001 M 70 270``).  JVS has no birthplace.
-* ``vctk``: ``wav48/pNNN/pNNN_MMM.wav`` (VCTK 0.80) or
-  ``wav48_silence_trimmed/pNNN/pNNN_MMM_mic1.flac`` / ``_mic2.flac`` (0.92),
-  each with ``speaker-info.txt`` (whitespace separated, header
-  ``ID AGE GENDER ACCENTS REGION [COMMENTS]``; IDs ``225`` or ``p225``;
-  REGION may hold several words).  birthplace = ACCENTS (or REGION with
-  ``birthplace='region'``).
-* ``csj``: ``XML/BaseXML/{core,noncore}/<TalkID>.xml`` whose root ``Talk``
-  element carries ``TalkID``, ``SpeakerID``, ``SpeakerSex`` (男/女 or M/F)
-  and ``SpeakerBirthPlace``; audio ``WAV/{core,noncore}/<TalkID>.wav``.
-  Alternatively (CSJ-style exports) a ``speakers.tsv``/``speakers.csv`` at
-  the root with columns ``talk``, ``speaker``, ``sex``, ``birthplace``.
+* ``vctk``: VCTK 0.80 and 0.92 (``vox/data/corpus/vctk.py``).
+* ``csj``: CSJ's disk and DVD layouts, dialogues, segments
+  (``vox/data/corpus/csj.py``).
 """
 from __future__ import annotations
 
 import csv
 import hashlib
 import io
+import os
 import re
 import sys
-import xml.etree.ElementTree as ET
-from collections import Counter, defaultdict
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, Optional
 
-from vox.data.corpus.manifest import Utterance, write_manifest
-from vox.base.errors import VoxError
 from vox.base.files import is_utf8_name, not_a_file, printable, resolved
+from vox.data.corpus.csj import is_csj, read_csj
+from vox.data.corpus.listing import (CorpusError, Listing, Problem,
+                                     grouped_lines, settle_sexes)
+from vox.data.corpus.manifest import Utterance, normalise_sex, write_manifest
+from vox.data.corpus.vctk import read_speaker_info, read_vctk, vctk_root
+
+__all__ = ['CorpusError', 'Listing', 'Problem', 'grouped_lines',
+           'settle_sexes', 'read_speaker_info', 'read_vctk', 'read_csj',
+           'read_table', 'read_jvs', 'read_corpus', 'detect', 'split_spec',
+           'manifest_for', 'KINDS']
 
 KINDS = ('manifest', 'jvs', 'vctk', 'csj', 'synth')
 AUDIO_EXT = ('.wav', '.flac')
-_SEX = {'m': 'M', 'male': 'M', '男': 'M', '男性': 'M',
-        'f': 'F', 'female': 'F', '女': 'F', '女性': 'F'}
 JVS_SUBSETS = ('parallel100', 'nonpara30')
-
-
-class CorpusError(VoxError):
-    """Nothing usable could be read from the corpus."""
-
-
-@dataclass(frozen=True)
-class Problem:
-    path: str
-    reason: str
-    action: str
-
-    def __str__(self):
-        return f'{self.path}: {self.reason}; {self.action}'
-
-
-@dataclass
-class Listing:
-    kind: str
-    root: Path
-    utterances: List[Utterance] = field(default_factory=list)
-    problems: List[Problem] = field(default_factory=list)
-
-
-def _sex(value):
-    if value is None:
-        return None
-    return _SEX.get(value.strip().lower())
-
-
-def settle_sexes(listing: Listing) -> Listing:
-    """A speaker listed with two sexes keeps the one most of its rows give
-    (ties: the first seen); each such speaker is reported once."""
-    by_speaker = defaultdict(list)
-    for u in listing.utterances:
-        if u.sex is not None:
-            by_speaker[u.speaker].append(u.sex)
-    chosen = {}
-    for spk, sexes in by_speaker.items():
-        counts = Counter(sexes)
-        if len(counts) > 1:
-            best = max(counts, key=lambda s: (counts[s], -sexes.index(s)))
-            chosen[spk] = best
-            listing.problems.append(Problem(
-                f'speaker {spk}', f'listed with two sexes '
-                f'({dict(counts)}); using {best} for all its files',
-                'fix the sex column of that speaker\'s rows'))
-    if chosen:
-        listing.utterances = [
-            Utterance(u.path, u.speaker, u.birthplace, chosen[u.speaker])
-            if u.speaker in chosen else u for u in listing.utterances]
-    return listing
+# The most folder entries looked at for audio a manifest does not list: a
+# manifest kept at the top of a large tree (or at /) must not make vox walk
+# the whole filesystem.
+UNLISTED_SCAN_LIMIT = 200_000
 
 
 # --- generic manifest --------------------------------------------------------
@@ -153,22 +101,25 @@ def read_table(path) -> Listing:
             out.problems.append(Problem(
                 str(p), f'listed at {where} but it {problem}',
                 'fix the path (relative to the manifest folder) or remove '
-                'the row'))
+                'the row', kind=f'rows naming a file that {problem}'))
             continue
         sex = row.get('sex') or None
-        if sex is not None and _sex(sex) is None:
+        if sex is not None and normalise_sex(sex) is None:
             out.problems.append(Problem(
                 where, f'sex {sex!r} is not M or F',
                 'spell it M or F; the file is used without a sex'))
         u = Utterance(p, row['speaker'], row.get('birthplace') or None,
-                      _sex(sex))
+                      normalise_sex(sex))
         if p in first:  # in both splits it would leak validation into training
             line, seen = first[p]
             out.problems.append(Problem(
                 where, f'lists {p} again (first at line {line}'
                 + (')' if seen == u else ', with other labels)'),
-                f'remove the duplicate row; the file is used once, with the '
-                f'labels of line {line}'))
+                'remove the duplicate rows; each file is used once, with the '
+                'labels of its first row',
+                kind='rows listing a file already listed' + (
+                    '' if seen == u else ', with other labels'),
+                place=str(path)))
             continue
         first[p] = (n, u)
         out.utterances.append(u)
@@ -178,14 +129,35 @@ def read_table(path) -> Listing:
 
 
 def _report_unlisted(listing, folder, known, limit=None):
-    """Audio files under ``folder`` that no metadata row mentions."""
-    for p in sorted(folder.rglob('*')):  # rglob follows no symlinked dirs
-        if p.suffix.lower() in AUDIO_EXT and p.is_file() \
-                and resolved(p) not in known:
+    """Audio files under ``folder`` that no metadata row mentions, looking
+    at no more than ``limit`` folder entries and never walking a
+    filesystem root (a manifest stored at / would walk everything)."""
+    limit = UNLISTED_SCAN_LIMIT if limit is None else limit
+    folder = Path(folder)
+    if folder == Path(folder.anchor):
+        listing.problems.append(Problem(
+            str(folder), 'the manifest lies at the top of a filesystem, so '
+            'audio it does not list is not looked for',
+            'keep the manifest in the corpus folder'))
+        return
+    seen = 0
+    for top, dirs, files in os.walk(folder):  # follows no symlinked dirs
+        dirs.sort()
+        seen += len(dirs) + len(files)
+        if seen > limit:
             listing.problems.append(Problem(
-                printable(resolved(p)),
-                'audio file without metadata (not listed)',
-                'add a row for it or move it out of the corpus folder'))
+                str(folder), f'more than {limit} entries below the manifest\'s '
+                f'folder: stopped looking for audio it does not list',
+                'keep the manifest in the corpus folder'))
+            return
+        for name in sorted(files):
+            p = Path(top) / name
+            if p.suffix.lower() in AUDIO_EXT and p.is_file() \
+                    and resolved(p) not in known:
+                listing.problems.append(Problem(
+                    printable(resolved(p)),
+                    'audio file without metadata (not listed)',
+                    'add a row for it or move it out of the corpus folder'))
 
 
 # --- JVS ---------------------------------------------------------------------
@@ -208,18 +180,18 @@ def read_jvs(path, subsets=JVS_SUBSETS) -> Listing:
             parts = line.split()
             if len(parts) < 2 or not re.fullmatch(r'jvs\d+', parts[0]):
                 continue  # header or blank
-            if _sex(parts[1]) is None:
+            if normalise_sex(parts[1]) is None:
                 out.problems.append(Problem(
                     f'{gender_file}:{n}', f'sex {parts[1]!r} is not M or F',
                     'fix the line'))
                 continue
-            if parts[0] in sexes and sexes[parts[0]] != _sex(parts[1]):
+            if parts[0] in sexes and sexes[parts[0]] != normalise_sex(parts[1]):
                 out.problems.append(Problem(
                     f'speaker {parts[0]}', 'listed with two sexes in '
                     f'{gender_file.name}; using the first',
                     'fix gender_f0range.txt'))
                 continue
-            sexes.setdefault(parts[0], _sex(parts[1]))
+            sexes.setdefault(parts[0], normalise_sex(parts[1]))
     else:
         out.problems.append(Problem(
             str(gender_file), 'missing: no sex for any speaker',
@@ -247,133 +219,6 @@ def read_jvs(path, subsets=JVS_SUBSETS) -> Listing:
     return out
 
 
-# --- VCTK --------------------------------------------------------------------
-
-def _vctk_root(path):
-    path = Path(path)
-    if (path / 'speaker-info.txt').is_file():
-        return path
-    for child in sorted(path.glob('*/speaker-info.txt')):
-        return child.parent
-    return path
-
-
-def read_speaker_info(path):
-    """{'p225': (sex, accent, region)} from VCTK's speaker-info.txt."""
-    info, problems = {}, []
-    for n, line in enumerate(Path(path).read_text(
-            encoding='utf-8-sig', errors='replace').splitlines(), start=1):
-        line = line.split('(')[0]  # 0.92 adds "(mic2 files unavailable)"
-        parts = line.split()
-        if len(parts) < 3 or parts[0].upper() == 'ID':
-            continue
-        spk = parts[0] if parts[0].startswith('p') else 'p' + parts[0]
-        sex = _sex(parts[2])
-        if sex is None:
-            problems.append(Problem(f'{path}:{n}', f'gender {parts[2]!r} '
-                                    'is not M or F', 'fix the line'))
-        accent = parts[3] if len(parts) > 3 else None
-        region = ' '.join(parts[4:]) or None
-        info[spk] = (sex, accent, region)
-    return info, problems
-
-
-def read_vctk(path, mic='mic1', birthplace='accent') -> Listing:
-    if mic not in ('mic1', 'mic2'):
-        raise CorpusError(f'mic={mic!r}: choose mic1 or mic2')
-    if birthplace not in ('accent', 'region'):
-        raise CorpusError(f'birthplace={birthplace!r}: choose accent or '
-                          f'region')
-    root = _vctk_root(path)
-    out = Listing('vctk', root)
-    info_file = root / 'speaker-info.txt'
-    if not info_file.is_file():
-        raise CorpusError(f'{info_file}: missing; VCTK needs speaker-info.txt '
-                          f'beside wav48/ or wav48_silence_trimmed/')
-    info, out.problems = read_speaker_info(info_file)
-    if (root / 'wav48_silence_trimmed').is_dir():
-        files = sorted((root / 'wav48_silence_trimmed').glob(
-            f'p*/*_{mic}.flac'))
-    else:
-        files = sorted((root / 'wav48').glob('p*/*.wav'))
-    for f in files:
-        spk = f.parent.name
-        if not_a_file(f):  # a folder or link loop named like audio
-            out.problems.append(Problem(
-                printable(f), f'named like audio but it {not_a_file(f)}',
-                'rename or remove it'))
-            continue
-        if spk not in info:
-            out.problems.append(Problem(
-                str(f), f'speaker {spk} has no row in speaker-info.txt',
-                'add a row for it (ID AGE GENDER ACCENTS REGION) or remove '
-                'the folder'))
-            continue
-        sex, accent, region = info[spk]
-        place = accent if birthplace == 'accent' else region
-        out.utterances.append(Utterance(resolved(f), spk, place, sex))
-    return settle_sexes(out)
-
-
-# --- CSJ ---------------------------------------------------------------------
-
-def read_csj(path) -> Listing:
-    root = Path(path)
-    out = Listing('csj', root)
-    talks = {}   # talk id -> (speaker, sex, birthplace, source)
-    for table in (root / 'speakers.tsv', root / 'speakers.csv'):
-        if table.is_file():
-            delim = ',' if table.suffix == '.csv' else '\t'
-            rows = list(csv.DictReader(io.StringIO(
-                table.read_text(encoding='utf-8-sig')), delimiter=delim))
-            for n, r in enumerate(rows, start=2):
-                r = {k.strip().lower(): (v or '').strip()
-                     for k, v in r.items() if k}
-                if not r.get('talk') or not r.get('speaker'):
-                    out.problems.append(Problem(f'{table}:{n}', 'no talk or '
-                                                'speaker', 'fill both in'))
-                    continue
-                talks[r['talk']] = (r['speaker'], _sex(r.get('sex', '')),
-                                    r.get('birthplace') or None, table)
-    for xml in sorted((root / 'XML').glob('**/*.xml')):
-        try:
-            elem = next(ET.iterparse(str(xml), events=('start',)))[1]
-        except (ET.ParseError, StopIteration, OSError) as e:
-            out.problems.append(Problem(str(xml), f'unreadable XML ({e})',
-                                        'restore the file from the CSJ '
-                                        'media'))
-            continue
-        a = elem.attrib
-        talk = a.get('TalkID') or xml.stem
-        if not a.get('SpeakerID'):
-            out.problems.append(Problem(str(xml), 'no SpeakerID attribute '
-                                        'on the root element',
-                                        'check that this is a CSJ XML file'))
-            continue
-        talks.setdefault(talk, (a['SpeakerID'], _sex(a.get('SpeakerSex', '')),
-                                a.get('SpeakerBirthPlace') or None, xml))
-    wavs = {}
-    for w in sorted((root / 'WAV').glob('**/*')):
-        if w.suffix.lower() in AUDIO_EXT and w.is_file():
-            wavs[w.stem] = w
-    for talk, (spk, sex, place, src) in sorted(talks.items()):
-        if talk not in wavs:
-            out.problems.append(Problem(
-                str(root / 'WAV' / f'{talk}.wav'),
-                f'talk {talk} in {Path(src).name} has no audio file',
-                'copy the WAV folder from the CSJ media'))
-            continue
-        out.utterances.append(Utterance(resolved(wavs[talk]), spk, place,
-                                        sex))
-    for talk, w in sorted(wavs.items()):
-        if talk not in talks:
-            out.problems.append(Problem(
-                str(w), 'audio file without speaker metadata',
-                f'add its XML (XML/BaseXML/.../{talk}.xml) or a row in '
-                f'speakers.tsv'))
-    return settle_sexes(out)
-
-
 # --- selection ---------------------------------------------------------------
 
 def detect(path) -> Optional[str]:
@@ -388,14 +233,12 @@ def detect(path) -> Optional[str]:
     if (_jvs_root(path) / 'gender_f0range.txt').is_file() or \
             any(_jvs_root(path).glob('jvs[0-9]*/parallel100')):
         return 'jvs'
-    root = _vctk_root(path)
+    root = vctk_root(path)
     if (root / 'speaker-info.txt').is_file() and (
             (root / 'wav48').is_dir() or
             (root / 'wav48_silence_trimmed').is_dir()):
         return 'vctk'
-    if (path / 'WAV').is_dir() and ((path / 'XML').is_dir() or
-                                    (path / 'speakers.tsv').is_file() or
-                                    (path / 'speakers.csv').is_file()):
+    if is_csj(path):
         return 'csj'
     return None
 
@@ -414,8 +257,10 @@ def split_spec(spec):
 
 
 def read_corpus(spec, *, mic='mic1', birthplace='accent',
-                subsets=JVS_SUBSETS, announce=True) -> Listing:
-    """Read ``kind:path`` (or a bare path, auto-detected)."""
+                subsets=JVS_SUBSETS, announce=True,
+                segments_dir=None) -> Listing:
+    """Read ``kind:path`` (or a bare path, auto-detected).  CSJ talks are
+    cut into segments under ``segments_dir`` when it is given."""
     kind, path = split_spec(spec)
     if kind == 'synth':
         raise CorpusError('CORPUS=synth is generated, not read; use '
@@ -445,31 +290,43 @@ def read_corpus(spec, *, mic='mic1', birthplace='accent',
     elif kind == 'vctk':
         listing = read_vctk(p, mic, birthplace)
     else:
-        listing = read_csj(p)
-    return drop_undecodable(listing)
+        listing = read_csj(p, segments_dir)
+    return drop_unwritable_names(listing)
 
 
-def drop_undecodable(listing):
-    """Files whose names are not valid UTF-8 cannot go into a manifest (a
-    UTF-8 text file): reported and left out, not a crash."""
+def drop_unwritable_names(listing):
+    """Files whose names are not valid UTF-8, or hold a tab or a line break,
+    cannot go into a manifest (UTF-8 text, one tab-separated row per file):
+    reported and left out, not a crash."""
     kept = []
     for u in listing.utterances:
-        if is_utf8_name(u.path):
-            kept.append(u)
+        name = str(u.path)
+        if not is_utf8_name(u.path):
+            why = 'file name is not valid UTF-8'
+        elif '\t' in name or '\n' in name or '\r' in name:
+            why = 'file name holds a tab or a line break'
         else:
-            listing.problems.append(Problem(
-                printable(u.path), 'file name is not valid UTF-8',
-                'rename it (e.g. convmv -f latin1 -t utf8) to use it'))
+            kept.append(u)
+            continue
+        listing.problems.append(Problem(
+            printable(u.path).encode('unicode_escape').decode('ascii'),
+            why, 'rename it (e.g. convmv -f latin1 -t utf8, or without the '
+            'tab or line break) to use it', kind=why,
+            place=printable(Path(u.path).parent)))
     listing.utterances = kept
     return listing
+
+
+drop_undecodable = drop_unwritable_names
 
 
 def manifest_for(spec, cache_dir, **options):
     """Read the corpus, write its manifest into ``cache_dir/manifests`` and
     return (manifest path, listing).  Problems are printed to stderr."""
-    listing = read_corpus(spec, **options)
-    for p in listing.problems:
-        print(f'vox: warning: {p}', file=sys.stderr)
+    listing = read_corpus(spec, segments_dir=Path(cache_dir) / 'segments',
+                          **options)
+    for line in grouped_lines(listing.problems):
+        print(f'vox: warning: {line}', file=sys.stderr)
     if not listing.utterances:
         raise CorpusError(f'{spec}: no usable utterances found '
                           f'({len(listing.problems)} problem(s) above)')
