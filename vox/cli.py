@@ -2,11 +2,14 @@
 with ``register(subparsers)``, which adds its parser and sets ``func``."""
 import argparse
 import importlib
+import os
 import pkgutil
+import signal
 import sys
 
 import vox.commands
 from vox.base.errors import Stopped, VoxError
+from vox.base.progress import end_open_lines
 
 
 def build_parser():
@@ -20,12 +23,50 @@ def build_parser():
     return parser
 
 
+class Terminated(BaseException):
+    """SIGTERM outside the training loop (where GracefulStop snapshots and
+    stops instead): raised so that every ``finally`` and ``except
+    BaseException`` runs (an untrained run folder is removed, temp files
+    closed) instead of the process vanishing with status 143 and no word."""
+
+
+def _terminate(signum, frame):
+    if os.getpid() != _terminate.pid:  # a forked worker: die as asked
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+        return
+    raise Terminated()
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    _terminate.pid = os.getpid()
     try:
-        return args.func(args) or 0
+        previous = signal.signal(signal.SIGTERM, _terminate)
+    except ValueError:  # not the main thread: signals are not ours
+        previous = None
+    try:
+        return _run(args)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _run(args):
+    try:
+        try:
+            return args.func(args) or 0
+        except BaseException:
+            end_open_lines()  # no message on the end of a bar's open line
+            raise
+    except Terminated:
+        print('vox: stopped by SIGTERM; what was finished is kept (a run '
+              'folder with nothing trained is removed): rerun the same '
+              'command to go on', file=sys.stderr)
+        return 128 + signal.SIGTERM
     except Stopped as e:  # saved, not finished: no "error", not status 0
-        print(f'vox: {e}', file=sys.stderr)
+        if str(e):  # empty on the ranks other than 0 of a distributed run
+            print(f'vox: {e}', file=sys.stderr)
         return e.exit_code
     except VoxError as e:
         print(f'vox: error: {e}', file=sys.stderr)

@@ -9,6 +9,12 @@ checked from data.
 import json
 from pathlib import Path
 
+from vox.base.errors import VoxError
+from vox.base.files import check_may_overwrite, check_output_file, read_text
+
+#: The first line of every table this command writes.
+HEADER = '# Blur-mask runs: final m beside lambda'
+
 COLUMNS = ('run ID', 'run folder', 'profile', 'target', 'm init', 'lambda',
            'lambda on', 'conserve', 'ReLU', 'iterations', 'final mean m',
            'min m', 'max m', 'share m<=1', 'share m<0', 'final MSE',
@@ -34,12 +40,24 @@ def collect(results):
     """One dict per finished blur-mask run under ``results``."""
     rows = []
     for file in Path(results).glob('blurmask-*/*/summary.json'):
-        with open(file) as f:
-            s = json.load(f)
-        rows.append(dict(s, run_folder=file.parent.name))
-    rows.sort(key=lambda s: (_id_key(s['id']), s['profile'], s['lambda'],
-                             s['run_folder']))
+        try:
+            row = dict(json.loads(read_text(file, limit=1 << 24)),
+                       run_folder=file.parent.name)
+            table([row])  # every field the table shows is there
+            _sort_key(row)
+        except (OSError, UnicodeDecodeError, ValueError, TypeError,
+                KeyError, AttributeError) as e:
+            what = e.strerror if isinstance(e, OSError) else \
+                f'not a blur-mask summary: {type(e).__name__} {e}'
+            raise VoxError(f'{file}: {what}; delete it (or its run folder) '
+                           f'or rerun that run, then rerun this') from None
+        rows.append(row)
+    rows.sort(key=_sort_key)
     return rows
+
+
+def _sort_key(s):
+    return (_id_key(s['id']), s['profile'], s['lambda'], s['run_folder'])
 
 
 def _g(v):
@@ -83,18 +101,23 @@ def findings_table(results):
 
 def main(args):
     from vox.runs.folders import results_root
-    from vox.base.errors import VoxError
     results = results_root(args.results)
     rows = collect(results)
     if not rows:
         raise VoxError(f'{results}: no finished blur-mask run '
                        f'(blurmask-*/<run>/summary.json); run one first, '
                        f'e.g. make exp-blurmask-5 PROFILE=smoke')
-    text = ('# Blur-mask runs: final m beside lambda\n\n'
+    text = (HEADER + '\n\n'
             f'From {results}/blurmask-*/*/summary.json.  "lambda on entropy":'
             ' loss = MSE - lambda H; "on mse": loss = lambda MSE - H.\n\n'
             + table(rows) + '\n' + findings_table(results))
     out = Path(args.out) if args.out else results / 'blurmask-summary.md'
-    out.write_text(text)
+    check_output_file(out, flag='--out')
+    check_may_overwrite(out, HEADER.encode(), '--out')  # only our own
+    try:
+        out.write_text(text)
+    except OSError as e:
+        raise VoxError(f'--out {out}: {e.strerror}; give another '
+                       f'--out') from None
     print(text, end='')
     print(f'vox: wrote {out}')

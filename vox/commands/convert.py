@@ -57,16 +57,16 @@ def load_stargan_run(run_dir):
 
 
 def main(args):
-    import chainer
-
+    from vox.base.device import get_device
     from vox.base.labels import GROUPS
     from vox.data import audio
     from vox.inference.conversion import SpeakerTable, convert_wave
     from vox.training.store import load_models
-    device = chainer.get_device(args.device or '@numpy')
+    device = get_device(args.device)
     if args.snapshot and not Path(args.snapshot).is_file():
         raise VoxError(f'--snapshot {args.snapshot}: no such file')
     check_output_file(args.output, [args.input, args.snapshot])
+    audio.check_output_format(args.output)
     # Cheapest first, all before the model loads: the names given (against
     # labels.json), the input (checked as training audio is), then the
     # target they pick among the run's speakers.

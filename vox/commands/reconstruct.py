@@ -105,6 +105,8 @@ def reconstruct_magnitude(autoencoder, mag, device=None, chunk=CHUNK,
 
 def reconstruct_wave(autoencoder, wave, device=None):
     """16 kHz wave -> (reconstructed 16 kHz wave of the same length, info)."""
+    import chainer  # deferred, as everywhere in this command: heavy
+
     from vox.data import audio
     from vox.extensions.samples import resynthesize
     n = len(wave)
@@ -118,7 +120,8 @@ def reconstruct_wave(autoencoder, wave, device=None):
     padded[pad:pad + n] = wave
     mag = audio.magnitude(padded)
     y, z = reconstruct_magnitude(autoencoder, mag, device)
-    out = resynthesize(y)[pad:pad + n]
+    xp = chainer.get_device(device or '@numpy').xp
+    out = resynthesize(y, xp=xp)[pad:pad + n]
     info = dict(frames=frames, pad_samples=pad, hop=audio.HOP,
                 sample_rate=audio.SAMPLE_RATE)
     return out, z, info
@@ -133,6 +136,7 @@ def main(args):
 
     check_output_file(args.output, [args.input, args.snapshot],
                       create=True)
+    audio.check_output_format(args.output)
     if args.latent:
         check_output_file(args.latent, [args.input, args.snapshot,
                                         args.output], '--latent', create=True)

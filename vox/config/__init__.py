@@ -14,8 +14,9 @@ from typing import Any, Dict, List, Optional
 from vox.base.scales import SCALES, scale_choices
 from vox.config.blurmask import KIND as BLURMASK, load_blurmask_config
 from vox.config.schema import (  # noqa: F401  (vox.config's public names)
-    EXPERIMENTS_DIR, ConfigError, RangeError, config_path, deep_merge,
-    find_config, from_dict, known_ids, load_raw, resolve)
+    EXPERIMENTS_DIR, ConfigError, RangeError, check_profiles, config_path,
+    deep_merge, find_config, from_dict, known_ids, load_raw, load_yaml,
+    resolve)
 
 
 def _check(ok, key, value, what):
@@ -251,7 +252,7 @@ def load_config(exp_id_or_path, profile=None):
         return load_blurmask_config(path, profile)
     # The base too, even where the profile overrides its bad values.
     from_dict(ExperimentConfig, resolve(raw, None, path), str(path))
-    for name in (raw.get('profiles') or {}):
+    for name in check_profiles(raw, path):
         from_dict(ExperimentConfig, resolve(raw, name, path),
                   f'{path} (profile {name})')
     return from_dict(ExperimentConfig, resolve(raw, profile, path), str(path))

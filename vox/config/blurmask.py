@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any, Dict, Optional
 
 from vox.base.scales import SCALES
-from vox.config.schema import (ConfigError, deep_merge, find_config,
-                               from_dict, load_raw, resolve)
+from vox.config.schema import (ConfigError, check_profiles, deep_merge,
+                               find_config, from_dict, load_raw, resolve)
 
 KIND = 'blurmask'
 TARGET_KINDS = ('identity', 'classifier', 'autoencoder')
@@ -161,18 +161,27 @@ def validate(cfg, where):
     return cfg
 
 
-def merged_raw(path):
-    """The config file's mapping over its ``base:`` chain (profiles too)."""
+def merged_raw(path, chain=()):
+    """The config file's mapping over its ``base:`` chain (profiles too);
+    ``chain``: the files that named this one as their base."""
     path = Path(path)
     raw = load_raw(path)
     base = raw.pop('base', None)
     if base is None:
         return raw
+    if not isinstance(base, str) or not base:
+        raise ConfigError(f"{path}: 'base' must be the path of one YAML "
+                          f"file, relative to {path.name}, got {base!r}")
     base_path = (path.parent / base).resolve()
     if not base_path.exists():
         raise ConfigError(f'{path}: base file {base} not found '
                           f'(looked for {base_path})')
-    return deep_merge(merged_raw(base_path), raw)
+    seen = chain + (path.resolve(),)
+    if base_path in seen:
+        raise ConfigError(f"{path}: 'base: {base}' leads back to "
+                          f"{base_path}, a file of its own base chain; "
+                          f"name a file that has no 'base:' pointing back")
+    return deep_merge(merged_raw(base_path, seen), raw)
 
 
 def load_blurmask_config(exp_id_or_path, profile=None):
@@ -182,7 +191,7 @@ def load_blurmask_config(exp_id_or_path, profile=None):
     # The base too, even where the profile overrides its bad values.
     validate(from_dict(BlurMaskConfig, resolve(raw, None, path), str(path)),
              str(path))
-    for name in (raw.get('profiles') or {}):
+    for name in check_profiles(raw, path):
         where = f'{path} (profile {name})'
         validate(from_dict(BlurMaskConfig, resolve(raw, name, path), where),
                  where)

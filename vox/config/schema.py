@@ -16,6 +16,7 @@ from pathlib import Path
 import yaml
 
 from vox.base.errors import VoxError
+from vox.base.files import NotAFile, read_text
 from vox.base.paths import REPO
 
 EXPERIMENTS_DIR = REPO / 'experiments'
@@ -124,31 +125,138 @@ def config_path(exp_id):
     return path
 
 
-def load_raw(path):
+#: Limits of :func:`load_yaml`, far above any vox file (the largest config
+#: is a few KB, a few hundred values, nested six deep) and far below what
+#: exhausts memory or Python's stack: a 1 KB "billion laughs" alias bomb
+#: expands to 10**9 values, 20,000 nested brackets overflow the composer's
+#: recursion.
+YAML_MAX_BYTES = 1 << 20
+YAML_MAX_DEPTH = 64
+YAML_MAX_VALUES = 100_000
+
+
+class _LimitedLoader(yaml.SafeLoader):
+    """PyYAML's SafeLoader refusing nesting deeper than YAML_MAX_DEPTH while
+    it composes (before the recursion that would overflow)."""
+
+    def __init__(self, stream, where):
+        super().__init__(stream)
+        self.depth = 0
+        self.where = where
+
+    def compose_node(self, parent, index):
+        self.depth += 1
+        try:
+            if self.depth > YAML_MAX_DEPTH:
+                raise ConfigError(
+                    f'{self.where}: nested more than {YAML_MAX_DEPTH} levels '
+                    f'deep; a vox file needs a few: fix the file')
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
+def _expanded_values(node, where, sizes, open_nodes):
+    """How many values ``node`` stands for with every alias expanded (an
+    alias is the same node object again), refusing more than
+    YAML_MAX_VALUES or a node that contains itself."""
+    key = id(node)
+    if key in sizes:
+        return sizes[key]
+    if key in open_nodes:
+        raise ConfigError(f'{where}: a YAML anchor (&name) contains its own '
+                          f'alias (*name); fix the file')
+    open_nodes.add(key)
+    total = 1
+    if isinstance(node, yaml.MappingNode):
+        children = [n for pair in node.value for n in pair]
+    elif isinstance(node, yaml.SequenceNode):
+        children = node.value
+    else:
+        children = []
+    for child in children:
+        total += _expanded_values(child, where, sizes, open_nodes)
+        if total > YAML_MAX_VALUES:
+            raise ConfigError(
+                f'{where}: stands for more than {YAML_MAX_VALUES} values '
+                f'once its YAML aliases (*name) are expanded; a vox file '
+                f'holds a few hundred: fix the file')
+    open_nodes.discard(key)
+    sizes[key] = total
+    return total
+
+
+def load_yaml(path, what='config'):
+    """The one YAML reader of vox: the document in ``path``, or a one-line
+    ConfigError.  Refused before they are parsed: what is not a regular
+    file (a FIFO would block forever), more than YAML_MAX_BYTES; while
+    parsing: nesting deeper than YAML_MAX_DEPTH, aliases expanding to more
+    than YAML_MAX_VALUES values; then anything that is not valid UTF-8
+    YAML.  ``what`` names the file's role in the advice."""
     try:
-        with open(path) as f:
-            raw = yaml.safe_load(f)
+        text = read_text(path, limit=YAML_MAX_BYTES)
+    except UnicodeDecodeError:
+        raise ConfigError(f'{path}: not UTF-8 text; give a YAML '
+                          f'{what}') from None
+    except NotAFile as e:
+        raise ConfigError(f'{path}: {e.problem}; give the path of a YAML '
+                          f'{what}') from None
+    except OSError as e:
+        raise ConfigError(f'{path}: cannot read the {what} ({e.strerror}); '
+                          f'give an experiment ID (vox list) or the path '
+                          f'of a config.yaml') from None
+    loader = _LimitedLoader(text, path)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _expanded_values(node, path, {}, set())
+        return loader.construct_document(node)
     except yaml.YAMLError as e:
         mark = getattr(e, 'problem_mark', None)
         where = f':{mark.line + 1}' if mark is not None else ''
-        what = getattr(e, 'problem', None) or str(e).splitlines()[0]
-        raise ConfigError(f'{path}{where}: not valid YAML ({what}); fix the '
-                          f'file') from None
-    except UnicodeDecodeError:
-        raise ConfigError(f'{path}: not UTF-8 text; give a YAML '
-                          f'config') from None
-    except OSError as e:
-        raise ConfigError(f'{path}: cannot read the config ({e.strerror}); '
-                          f'give an experiment ID (vox list) or the path '
-                          f'of a config.yaml') from None
+        problem = getattr(e, 'problem', None) or str(e).splitlines()[0]
+        raise ConfigError(f'{path}{where}: not valid YAML ({problem}); fix '
+                          f'the file') from None
+    finally:
+        loader.dispose()
+
+
+def load_raw(path):
+    """A config file's top-level mapping (:func:`load_yaml`)."""
+    raw = load_yaml(path)
     if not isinstance(raw, dict):
-        raise ConfigError(f'{path}: expected a mapping at the top level')
+        raise ConfigError(f'{path}: expected a mapping at the top level, '
+                          f'got {_kind_of(raw)}; give a vox config.yaml')
     return raw
+
+
+def _kind_of(value):
+    return 'nothing (an empty file)' if value is None else \
+        f'a {type(value).__name__}'
+
+
+def check_profiles(raw, where):
+    """``profiles:``, if given, maps names to mappings of overrides."""
+    profiles = raw.get('profiles')
+    if profiles is None:
+        return {}
+    if not isinstance(profiles, dict):
+        raise ConfigError(f"{where}: 'profiles' must be a mapping of profile "
+                          f"name -> overrides, got {_kind_of(profiles)}")
+    for name, overrides in profiles.items():
+        if not isinstance(name, str):
+            raise ConfigError(f'{where}: profile name {name!r} must be text')
+        if not isinstance(overrides, dict):
+            raise ConfigError(f"{where}: profile '{name}' must be a mapping "
+                              f"of overrides ({{}} for none), got "
+                              f"{_kind_of(overrides)}")
+    return profiles
 
 
 def resolve(raw, profile, where):
     """The faithful mapping with ``profile``'s overrides merged in."""
-    profiles = raw.get('profiles') or {}
+    profiles = check_profiles(raw, where)
     base = {k: v for k, v in raw.items() if k != 'profiles'}
     if profile in (None, '', 'faithful'):
         return base

@@ -23,15 +23,19 @@
   limited to 4 kHz: that is what the models see, and the copy-synthesis
   reference written beside every sample lets a listener hear that loss.
 """
+import concurrent.futures
 import math
+import os
 from pathlib import Path
 
 import numpy as np
+import scipy.fft
 import scipy.signal
 import soundfile
 
 from vox.base.errors import VoxError
 from vox.base.files import not_a_file, printable
+from vox.base.memory import check_fits
 
 SAMPLE_RATE = 16000
 N_FFT = 1024
@@ -77,6 +81,32 @@ def _wav_truncation(path, size):
         return None
 
 
+#: Peak bytes per sample at 16 kHz of reading one file and extracting its
+#: features: the float64 resampled wave (8), the STFT's windowed frames
+#: (float64, 1024 per 256-sample hop: 32) and one-sided spectrum
+#: (complex128, 513 per hop: 32), the magnitude and DIO's buffers (~20).
+BYTES_PER_SAMPLE = 100
+
+
+def check_readable_size(path, sample_rate=SAMPLE_RATE):
+    """Refuses, from the header alone, a file that would not fit in memory
+    once read and resampled: its length times its sample-rate ratio (a
+    2 GB file, or a header claiming 1 Hz that makes every sample 16,000)."""
+    try:
+        info = soundfile.info(str(path))
+    except Exception:  # unreadable: load_checked's read says why
+        return
+    if info.samplerate <= 0 or info.frames <= 0:
+        return
+    out = info.frames * sample_rate / info.samplerate
+    needed = info.frames * info.channels * 8 + out * BYTES_PER_SAMPLE
+    check_fits(needed, f'{printable(path)}: {info.frames} samples at '
+                       f'{info.samplerate} Hz ({out / sample_rate:.0f} s at '
+                       f'{sample_rate} Hz)',
+               'split it into shorter files, or fix its header if the '
+               'sample rate is wrong', error=AudioError)
+
+
 def load_checked(path, sample_rate=SAMPLE_RATE):
     """Read, validate and convert one file: (float32 mono wave, notes).
 
@@ -106,6 +136,7 @@ def load_checked(path, sample_rate=SAMPLE_RATE):
         raise AudioError(f'{path}: truncated (header declares {cut[0]} bytes '
                          f'of audio, the file holds {cut[1]}); re-copy or '
                          f're-download it')
+    check_readable_size(path, sample_rate)
     try:
         data, rate = soundfile.read(str(path), dtype='float32',
                                     always_2d=True)
@@ -159,6 +190,17 @@ def resample(wave, rate_from, rate_to=SAMPLE_RATE):
     g = math.gcd(int(rate_from), int(rate_to))
     out = scipy.signal.resample_poly(wave, rate_to // g, rate_from // g)
     return out.astype(np.float32)
+
+
+def check_output_format(path, flag='--output'):
+    """Refuses, before any work, an output name :func:`save_wav` cannot
+    write: the format is the suffix's, and it must take 16-bit PCM
+    (.wav, .flac, ...; not .mp3, not a name without a suffix)."""
+    fmt = Path(path).suffix[1:].upper()
+    if not fmt or not soundfile.check_format(fmt, 'PCM_16'):
+        raise AudioError(f'{flag} {printable(path)}: cannot write audio '
+                         f'{"without a suffix" if not fmt else "as ." + fmt.lower()}'
+                         f'; give a path ending in .wav (or .flac)')
 
 
 def save_wav(path, wave, sample_rate=SAMPLE_RATE):
@@ -245,9 +287,20 @@ GL_SEED = 0
 #: Silent frames put on each side of a magnitude before Griffin-Lim.
 EDGE_FRAMES = (N_FFT - HOP) // HOP  # 3
 
+#: Frames (all magnitudes of one block together) per FFT call of
+#: :func:`griffin_lim_batch`: enough that the per-call Python work is small
+#: next to the FFTs, few enough that a block's arrays stay in the CPU's
+#: cache (one 256-frame crop per block, eight 64-frame ones; measured in
+#: docs/performance.md: blocks of 2048 frames were a third slower).
+GL_BLOCK_FRAMES = 512
+
+#: Floor of |STFT| before dividing by it (a normal float32, so an exactly
+#: zero bin gives phase 0 instead of NaN and no quotient overflows).
+_GL_TINY = 1e-30
+
 
 def griffin_lim(mag, n_iter=GL_ITERATIONS, momentum=0.99, seed=GL_SEED,
-                callback=None):
+                callback=None, xp=None, workers=None, dtype=np.float32):
     """Waveform whose 256-bin STFT magnitude approximates ``mag`` (T, 256).
 
     Fast Griffin-Lim (Perraudin et al. 2013: plain GL plus a momentum term,
@@ -255,6 +308,7 @@ def griffin_lim(mag, n_iter=GL_ITERATIONS, momentum=0.99, seed=GL_SEED,
     so the same magnitude always resynthesises to the same audio.
     ``callback(i, wave)`` is called after each iteration (tests use it to
     watch the spectral convergence fall).  Returns ``n_samples(T)`` samples.
+    One magnitude of :func:`griffin_lim_batch` (same result bit for bit).
 
     ``EDGE_FRAMES`` zero frames are put on both sides and cut off again.
     Without them the outermost samples lie under the tail of a single Hann
@@ -264,29 +318,212 @@ def griffin_lim(mag, n_iter=GL_ITERATIONS, momentum=0.99, seed=GL_SEED,
     :func:`save_wav`'s peak limiting then turns into a near-silent file.
     With the padding every kept sample is under four full windows.
     """
-    t = np.asarray(mag).shape[0]
-    padded = np.pad(np.asarray(mag, dtype=np.float64),
-                    ((EDGE_FRAMES, EDGE_FRAMES), (0, 0)))
+    each = None if callback is None else (
+        lambda i, waves: callback(i, waves[0]))
+    mag = np.asarray(mag, np.float32)
+    backend = _fft_backend(xp, workers)
+    per_block = _per_block(mag.shape[0])
+    return _griffin_lim_block(
+        mag[None], n_iter, momentum, seed, backend, dtype,
+        per_block if backend.fixed_layout else 1, each)[0]
+
+
+def _per_block(frames):
+    return max(1, GL_BLOCK_FRAMES // (frames + 2 * EDGE_FRAMES))
+
+
+def griffin_lim_batch(mags, n_iter=GL_ITERATIONS, momentum=0.99, seed=GL_SEED,
+                      xp=None, workers=None, dtype=np.float32):
+    """:func:`griffin_lim` of many magnitudes ``(T_i, 256)`` at once.
+
+    Magnitudes of one length are stacked into blocks of about
+    ``GL_BLOCK_FRAMES`` frames and go through each iteration together:
+    one FFT call per block and step (``scipy.fft`` with ``workers``
+    threads, all CPUs by default; ``cupy.fft`` when ``xp`` is CuPy, e.g.
+    ``device.xp`` of a GPU run), so the per-call Python work is paid once
+    per block, not per crop.  Computed in ``dtype`` (float32 / complex64
+    by default; the difference to float64 is in docs/performance.md).
+
+    Each magnitude's result is independent of the others in the call:
+    its random initial phase is drawn from ``RandomState(seed)`` over its
+    own frames (as a call with it alone would), every step is per frame
+    or per sample, and the FFTs of a batch are separate transforms (for
+    CuPy, whose batched plans are not documented to give the same bits
+    for every batch size, blocks are padded with silent magnitudes to
+    one fixed size).  So a crop gives the same audio alone, in any batch
+    and at any position (tests/test_griffin_lim.py).  Returns a list of
+    float32 waves of ``n_samples(T_i)`` samples, in the input's order.
+    """
+    mags = [np.asarray(m, np.float32) for m in mags]
+    by_length = {}
+    for i, m in enumerate(mags):
+        by_length.setdefault(m.shape[0], []).append(i)
+    blocks = []
+    for t, items in sorted(by_length.items()):
+        per_block = _per_block(t)
+        blocks += [(items[s:s + per_block], per_block)
+                   for s in range(0, len(items), per_block)]
+    threads = min(len(blocks), workers or os.cpu_count() or 1)
+    # Blocks are independent: with several, each thread runs whole blocks
+    # (the elementwise steps release the GIL too); one block gets the
+    # threads inside its FFTs instead.
+    backend = _fft_backend(xp, workers if threads <= 1 else 1)
+
+    def run(block):
+        chosen, per_block = block
+        return chosen, _griffin_lim_block(
+            np.stack([mags[i] for i in chosen]), n_iter, momentum, seed,
+            backend, dtype, per_block if backend.fixed_layout else 1)
+
+    out = [None] * len(mags)
+    if threads > 1 and backend.xp is np:
+        with concurrent.futures.ThreadPoolExecutor(threads) as pool:
+            done = list(pool.map(run, blocks))
+    else:
+        done = [run(block) for block in blocks]
+    for chosen, waves in done:
+        for i, wave in zip(chosen, waves):
+            out[i] = wave
+    return out
+
+
+class _FFTBackend:
+    """``xp`` and its real FFTs along the last axis (n = N_FFT)."""
+
+    def __init__(self, xp, rfft, irfft, fixed_layout):
+        self.xp = xp
+        self.rfft = rfft
+        self.irfft = irfft
+        self.fixed_layout = fixed_layout
+
+
+def _fft_backend(xp, workers):
+    if xp is None or xp is np:
+        return _FFTBackend(
+            np, lambda a: scipy.fft.rfft(a, N_FFT, workers=workers or -1),
+            lambda a: scipy.fft.irfft(a, N_FFT, workers=workers or -1),
+            False)
+    # Any other array module (CuPy; tests pass a stand-in) through its own
+    # numpy-compatible fft, in a fixed batch layout (see griffin_lim_batch).
+    return _FFTBackend(xp, lambda a: xp.fft.rfft(a, N_FFT),
+                       lambda a: xp.fft.irfft(a, N_FFT), True)
+
+
+_GL_INIT = {}
+
+
+def _initial_phase(seed, frames):
+    """Unit phases of bins FIRST_BIN.. of a ``frames``-frame magnitude,
+    drawn as a single call always drew them: RandomState(seed) over the
+    full (frames, 513) spectrum.  Cached: evaluation asks for one length
+    hundreds of times."""
+    key = (seed, frames)
+    found = _GL_INIT.get(key)   # one lookup: blocks run on several threads
+    if found is None:
+        if len(_GL_INIT) > 64:
+            _GL_INIT.clear()
+        rng = np.random.RandomState(seed)
+        phase = 2 * np.pi * rng.rand(frames, N_FFT // 2 + 1)
+        found = _GL_INIT[key] = np.stack(
+            [np.cos(phase), np.sin(phase)], axis=-1)[
+                :, FIRST_BIN:FIRST_BIN + N_BINS]
+    return found
+
+
+def _ola_norm(frames):
+    """1 / sum of squared windows per sample of ``frames`` frames."""
+    norm = np.zeros(n_samples(frames))
+    for k in range(frames):
+        norm[k * HOP:k * HOP + N_FFT] += WINDOW ** 2
+    return 1.0 / np.maximum(norm, 1e-8)
+
+
+def _griffin_lim_block(mag, n_iter, momentum, seed, fft, dtype, layout,
+                       callback=None):
+    """Griffin-Lim of ``B`` magnitudes of one length, ``mag`` (B, T, 256),
+    padded to a multiple of ``layout`` items with silent ones.
+
+    Complex spectra are held as real arrays with a trailing (re, im) axis,
+    so every step is an IEEE add, multiply, divide or square root on
+    single numbers: correctly rounded, hence the same bits in SIMD and
+    scalar loops, wherever an item sits in the block.
+    """
+    xp = fft.xp
+    real = np.dtype(dtype)
+    cplx = np.result_type(real, np.complex64)
+    b, t = mag.shape[:2]
+    rows = -(-b // layout) * layout
+    tp = t + 2 * EDGE_FRAMES
     skip = EDGE_FRAMES * HOP
+    blocks = tp + N_FFT // HOP - 1          # hop-sized blocks of the wave
+    target = np.zeros((rows, tp, N_BINS), real)
+    target[:b, EDGE_FRAMES:EDGE_FRAMES + t] = mag
+    target = xp.asarray(target)
+    norm = _ola_norm(tp)
+    window_parts = xp.asarray(WINDOW.astype(real)).reshape(N_FFT // HOP, HOP)
+    part = xp.empty((rows, tp, HOP), real)
+    synthesis_norm = xp.asarray(norm.astype(real))
+    # frame(wave / norm) * window as one factor per frame sample
+    idx = np.arange(N_FFT)[None, :] + HOP * np.arange(tp)[:, None]
+    analysis = xp.asarray((norm[idx] * WINDOW).astype(real))
+    # the full one-sided spectrum (given fewer bins, scipy's irfft copies
+    # them into a zero-padded array first: four times slower); DC and
+    # 4-8 kHz stay zero, the model's bins are written each iteration
+    spec = xp.zeros((rows, tp, N_FFT // 2 + 1), cplx)
+    kept = spec[:, :, FIRST_BIN:FIRST_BIN + N_BINS]
+    spec.view(real).reshape(rows, tp, N_FFT // 2 + 1, 2)[
+        :, :, FIRST_BIN:FIRST_BIN + N_BINS] = target[..., None] * xp.asarray(_initial_phase(seed, tp).astype(real))
+    wave = xp.empty((rows, blocks * HOP), real)
+    wave_blocks = wave.reshape(rows, blocks, HOP)
+    frames_of_wave = xp.lib.stride_tricks.as_strided(
+        wave, (rows, tp, N_FFT), (wave.strides[0], HOP * real.itemsize,
+                                  real.itemsize))
+    accelerated = xp.empty((rows, tp, N_BINS, 2), real)
+    accelerated_c = accelerated.view(cplx)[..., 0]
+    previous = xp.zeros((rows, tp, N_BINS, 2), real)
+    squares = xp.empty((rows, tp, N_BINS, 2), real)
+    size = xp.empty((rows, tp, N_BINS), real)
+    carry = real.type(momentum / (1 + momentum)) if momentum else None
 
-    def kept(wave):
-        return wave[skip:skip + n_samples(t)]
+    def overlap_add():
+        frames = fft.irfft(spec).astype(real, copy=False)
+        parts = frames.reshape(rows, tp, N_FFT // HOP, HOP)
+        xp.multiply(parts[:, :, 0], window_parts[0], out=wave_blocks[:, :tp])
+        wave_blocks[:, tp:] = 0
+        for k in range(1, N_FFT // HOP):
+            xp.multiply(parts[:, :, k], window_parts[k], out=part)
+            wave_blocks[:, k:k + tp] += part
 
-    target = full_band(padded)
-    rng = np.random.RandomState(seed)
-    angles = np.exp(2j * np.pi * rng.rand(*target.shape))
-    previous = np.zeros_like(target, dtype=np.complex128)
-    wave = istft(target * angles)
+    def output():
+        cut = wave[:b, skip:skip + n_samples(t)] * synthesis_norm[
+            skip:skip + n_samples(t)]
+        return [np.asarray(w, np.float32) for w in (
+            cut.get() if hasattr(cut, 'get') else cut)]
+
+    overlap_add()
     for i in range(n_iter):
-        rebuilt = stft(wave)
-        accelerated = rebuilt - (momentum / (1 + momentum)) * previous \
-            if momentum else rebuilt
-        previous = rebuilt
-        angles = np.exp(1j * np.angle(accelerated))
-        wave = istft(target * angles)
+        rebuilt = fft.rfft(frames_of_wave * analysis).astype(cplx, copy=False)
+        rebuilt = rebuilt.view(real).reshape(rows, tp, N_FFT // 2 + 1, 2)[
+            :, :, FIRST_BIN:FIRST_BIN + N_BINS]
+        if carry is not None:
+            # previous holds carry * the last iteration's rebuilt spectrum
+            xp.subtract(rebuilt, previous, out=accelerated)
+            xp.multiply(rebuilt, carry, out=previous)
+        else:
+            accelerated[...] = rebuilt
+        # target / |accelerated|, then times accelerated: the new phases
+        xp.multiply(accelerated, accelerated, out=squares)
+        xp.add(squares[..., 0], squares[..., 1], out=size)
+        xp.sqrt(size, out=size)
+        xp.maximum(size, real.type(_GL_TINY), out=size)
+        xp.divide(target, size, out=size)
+        # complex times real: the real factor's imaginary part is an exact
+        # 0, so this is two real products, whichever loop numpy picks
+        xp.multiply(accelerated_c, size, out=kept)
+        overlap_add()
         if callback is not None:
-            callback(i, kept(wave))
-    return kept(wave).astype(np.float32)
+            callback(i, output())
+    return output()
 
 
 def voiced_frames(wave):

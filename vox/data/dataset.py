@@ -16,6 +16,7 @@ import numpy as np
 
 from vox.base.errors import VoxError
 from vox.base.labels import GROUPS
+from vox.base.memory import check_fits
 from vox.base.scales import SCALES, scale_choices
 from vox.data import audio
 
@@ -90,6 +91,11 @@ def crop_offsets(voiced, crop_frames, min_voiced):
     return good if len(good) else np.arange(t - crop_frames + 1)
 
 
+#: What one item costs before any crop is cut: its tuple, its offsets view
+#: and the linspace value it came from.
+BYTES_PER_ITEM = 200
+
+
 class SpectrogramCropDataset(chainer.dataset.DatasetMixin):
     """Crops of ``crop_frames`` frames from cached features.
 
@@ -111,6 +117,11 @@ class SpectrogramCropDataset(chainer.dataset.DatasetMixin):
         self.too_short = [f.utterance for f in features
                           if len(f.voiced) < crop_frames]
         usable = [f for f in features if len(f.voiced) >= crop_frames]
+        if not train:
+            check_fits(len(usable) * validation_crops * BYTES_PER_ITEM,
+                       f'data.validation_crops {validation_crops} (x '
+                       f'{len(usable)} validation utterances)',
+                       'lower data.validation_crops')
         self.items = []
         for f in usable:
             offsets = crop_offsets(f.voiced, crop_frames, min_voiced)

@@ -18,8 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from vox.data import audio
+from vox.base.leftovers import remove_abandoned
 from vox.base.progress import progress
+from vox.data import audio
 
 
 @dataclasses.dataclass
@@ -51,7 +52,7 @@ def _atomic_savez(path, **arrays):
     """Byte-reproducible .npz (fixed zip timestamps) written atomically.  The
     writer holds an flock on its temp file until the rename, so a temp file
     nobody holds locked is left over from a killed writer and is removed by
-    vox.data.prepare.clean_stale_temps."""
+    :func:`clean_stale_temps`."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{os.getpid()}.',
                                suffix='.tmp')
     fcntl.flock(fd, fcntl.LOCK_EX)
@@ -63,6 +64,8 @@ def _atomic_savez(path, **arrays):
                     np.lib.format.write_array(f, np.asarray(arrays[name]),
                                               allow_pickle=False)
         os.replace(tmp, path)
+    except OSError as e:  # a full disk: name the cache, not the caller's
+        raise OSError(e.errno, e.strerror or str(e), str(path)) from None
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -74,19 +77,46 @@ def save_entry(file, mag, voiced, notes):
                   notes=np.array(list(notes), dtype=str))
 
 
+def clean_stale_temps(feature_dir):
+    """Remove temp files left by killed writers: a live writer holds an
+    flock on its temp file (:func:`_atomic_savez`)."""
+    remove_abandoned(Path(feature_dir).glob('.*.tmp'), os.unlink)
+
+
+def read_entry(file):
+    """(magnitude, voiced) of a cache entry, or None when it is damaged (cut
+    by a crash or a full disk, changed by hand): the entry is then a cache
+    miss, recomputed and rewritten, and the user is told."""
+    try:
+        # The file opened here, not by np.load: NumPy leaves its own file
+        # open when the zip in it does not read.
+        with open(file, 'rb') as f, np.load(f) as z:
+            mag, voiced = z['magnitude'], z['voiced']
+        if mag.ndim == 2 and mag.shape[1] == audio.N_BINS and \
+                voiced.shape == mag.shape[:1]:
+            return mag, voiced
+        problem = f'arrays of shape {mag.shape} and {voiced.shape}'
+    except Exception as e:  # not a zip, bad CRC, truncated, keys missing
+        problem = str(e).splitlines()[0] if str(e) else type(e).__name__
+    print(f'vox: feature cache entry {file} is damaged ({problem}); '
+          f'recomputing it', file=sys.stderr)
+    return None
+
+
 def load_features(utterances, cache_dir):
     """Features for every utterance, computed once and cached."""
     cache = Path(cache_dir) / 'features'
     cache.mkdir(parents=True, exist_ok=True)
+    clean_stale_temps(cache)
     out = [None] * len(utterances)
     todo = []
     for i, utt in enumerate(utterances):
         file = cache / f'{_key(utt.path)}.npz'
-        if file.exists():
-            with np.load(file) as z:
-                out[i] = Features(utt, z['magnitude'], z['voiced'])
-        else:
+        entry = read_entry(file) if file.exists() else None
+        if entry is None:
             todo.append((i, utt, file))
+        else:
+            out[i] = Features(utt, *entry)
     for i, utt, file in progress(todo, label='vox: extracting features'):
         try:
             mag, voiced, notes = extract(utt.path)

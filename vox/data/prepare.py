@@ -35,7 +35,6 @@ import numpy as np
 
 from vox.base.errors import VoxError
 from vox.base.labels import GROUPS
-from vox.base.leftovers import remove_abandoned
 from vox.base.progress import progress
 from vox.config import CorpusConfig
 from vox.data import audio, features
@@ -70,12 +69,6 @@ def _cached_summary(path, file):
                     'frames': int(z['magnitude'].shape[0]), 'notes': notes}
     except Exception:  # a damaged entry is rebuilt
         return None
-
-
-def clean_stale_temps(feature_dir):
-    """Remove temp files left by killed writers: a live writer holds an
-    flock on its temp file (vox.data.features._atomic_savez)."""
-    remove_abandoned(Path(feature_dir).glob('.*.tmp'), os.unlink)
 
 
 def _atomic_text(path, text):
@@ -115,7 +108,7 @@ def prepare(spec, cache_dir, *, jobs=None, crop_frames=64, verbose=False,
     utts = listing.utterances
     cache_dir = Path(cache_dir)
     (cache_dir / 'features').mkdir(parents=True, exist_ok=True)
-    clean_stale_temps(cache_dir / 'features')
+    features.clean_stale_temps(cache_dir / 'features')
 
     results, todo = {}, []
     for u in utts:
@@ -131,7 +124,8 @@ def prepare(spec, cache_dir, *, jobs=None, crop_frames=64, verbose=False,
             todo.append((str(u.path), str(file)))
         else:
             results[str(u.path)] = summary
-    jobs = max(1, jobs or os.cpu_count() or 1)
+    # A worker per file at most: more would only start idle processes.
+    jobs = max(1, min(jobs or os.cpu_count() or 1, len(todo)))
     print(f'vox: {len(utts)} file(s) listed, {len(results)} already cached, '
           f'{len(todo)} to prepare on {jobs} process(es)', file=stream)
 

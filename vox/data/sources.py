@@ -16,7 +16,8 @@ import numpy as np
 from vox.base.errors import VoxError
 from vox.base.labels import GROUPS
 from vox.base.paths import REPO
-from vox.data import dataset as ds
+from vox.base.memory import check_fits
+from vox.data import audio, dataset as ds
 from vox.data.corpus import readers
 from vox.data.corpus.manifest import read_manifest, unique_utterances
 from vox.data.corpus.synth import CorpusSpec, ensure_corpus
@@ -38,6 +39,28 @@ class ExperimentData:
     manifest: Path
 
 
+def synth_spec(corpus, seed):
+    """The built-in corpus a ``data.corpus`` section asks for, refused in one
+    line when the generator cannot make it or training could not hold its
+    features in memory (checked before a file is generated)."""
+    try:
+        spec = CorpusSpec(seed=seed, birthplaces=corpus.birthplaces,
+                          speakers_per_cell=corpus.speakers_per_cell,
+                          utterances_per_speaker=corpus.utterances_per_speaker)
+    except ValueError as e:
+        raise VoxError(f'data.corpus: {e} (the built-in corpus); change '
+                       f'the config or give CORPUS=') from None
+    n_utt = spec.n_speakers * spec.utterances_per_speaker
+    # Training holds every utterance's float32 (T, 256) magnitude: 4 bytes
+    # per 16 kHz sample (one frame per 256 samples).
+    check_fits(int(n_utt * spec.max_duration * audio.SAMPLE_RATE * 4),
+               f'data.corpus: the built-in corpus of {spec.n_speakers} '
+               f'speakers x {spec.utterances_per_speaker} utterances',
+               'lower data.corpus.utterances_per_speaker or '
+               'speakers_per_cell')
+    return spec
+
+
 def resolve_corpus(source, corpus, seed):
     """The manifest for CORPUS=``source`` (default ``corpus.source``)."""
     return resolve_listing(source, corpus, seed)[0]
@@ -54,9 +77,7 @@ def resolve_listing(source, corpus, seed):
     """
     source = source or corpus.source
     if source == 'synth':
-        spec = CorpusSpec(seed=seed, birthplaces=corpus.birthplaces,
-                          speakers_per_cell=corpus.speakers_per_cell,
-                          utterances_per_speaker=corpus.utterances_per_speaker)
+        spec = synth_spec(corpus, seed)
         return ensure_corpus(cache_dir() / 'corpus', spec), 0
     kind, rest = readers.split_spec(source)
     if kind in ('jvs', 'vctk', 'csj') or (kind is None and readers.detect(

@@ -33,16 +33,17 @@ from pathlib import Path
 
 import chainer
 import numpy as np
-import yaml
 
 from vox.base.errors import VoxError
 from vox.base.labels import GROUPS
 from vox.base.progress import progress
+from vox.config import load_raw
 from vox.data import audio
 from vox.data.sources import load_data
 from vox.evaluation import content
 from vox.reports.findings import confounded_from_manifest
-from vox.extensions.samples import GL_ITERATIONS, crop_wave, resynthesize
+from vox.extensions.samples import (GL_ITERATIONS, crop_wave,
+                                    resynthesize_many)
 from vox.inference.conversion import convert_unit
 from vox.training.store import snapshots
 
@@ -52,21 +53,36 @@ from vox.training.store import snapshots
 MIN_JUDGE_EPOCHS = 100
 
 
-def find_classifier(run_dir):
-    """The newest e19098ab run with a snapshot under ``run_dir``'s root."""
+def _labels_of(run_dir):
+    try:
+        return json.loads((Path(run_dir) / 'labels.json').read_text())
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+
+
+def find_classifier(run_dir, labels=None):
+    """The newest e19098ab run with a snapshot under ``run_dir``'s root,
+    trained on the same classes (``labels``: the run's names per group,
+    None: any): a judge of another corpus cannot judge these targets."""
     root = Path(run_dir).resolve().parent.parent
     folder = root / 'e19098ab'
-    found = []
+    found, other = [], 0
     if folder.is_dir():
         for d in folder.iterdir():
             snaps = snapshots(d) if d.is_dir() else []
             if snaps and (d / 'config.yaml').exists():
+                if labels is not None and _labels_of(d) != labels:
+                    other += 1
+                    continue
                 found.append((snaps[-1].stat().st_mtime, d))
     if not found:
+        why = (f'the {other} e19098ab run{"s" * (other > 1)} under {folder} '
+               f'{"were" if other > 1 else "was"} trained on another corpus'
+               if other else f'no trained e19098ab classifier under {folder}')
         raise VoxError(
-            f'no trained e19098ab classifier under {folder}; train one on '
-            f'the same corpus with `make exp-e19098ab RESULTS={root}` '
-            f'(PROFILE=smoke for a quick one) or give --classifier RUN')
+            f'{why}; train one on the same corpus with `make exp-e19098ab '
+            f'RESULTS={root}` (PROFILE=smoke for a quick one) or give '
+            f'--classifier RUN')
     return max(found)[1]
 
 
@@ -130,11 +146,23 @@ def floor_partners(utterance_ids, seed=0):
     return partners
 
 
+#: Crops per batched Griffin-Lim call of :func:`resynthesize_unit` (each
+#: call's result is the same for any grouping; this only paces the bar).
+RESYNTHESIS_CHUNK = 32
+
+
 def resynthesize_unit(x, label='vox: resynthesising',
-                      n_iter=GL_ITERATIONS):
-    """Griffin-Lim waves (the samples' settings) of unit crops (N, 1, T, F)."""
-    return [resynthesize(audio.from_unit(c[0]), n_iter=n_iter) for c in
-            progress(list(x), label=label)]
+                      n_iter=GL_ITERATIONS, xp=None):
+    """Griffin-Lim waves (the samples' settings) of unit crops (N, 1, T, F),
+    batched (:func:`vox.extensions.samples.resynthesize_many`) on ``xp``."""
+    chunks = [x[i:i + RESYNTHESIS_CHUNK]
+              for i in range(0, len(x), RESYNTHESIS_CHUNK)]
+    waves = []
+    for chunk in progress(chunks, label=f'{label} ({len(x)} crops, '
+                          f'{RESYNTHESIS_CHUNK} a step)'):
+        waves += resynthesize_many([audio.from_unit(c[0]) for c in chunk],
+                                   n_iter=n_iter, xp=xp)
+    return waves
 
 
 def content_scores(waves, copies, outputs, utterance_ids, seed=0):
@@ -195,10 +223,9 @@ def _read_json_log(run_dir):
 
 def _manifest_text(run_dir):
     try:
-        with open(Path(run_dir) / 'config.yaml') as f:
-            facts = (yaml.safe_load(f) or {}).get('corpus') or {}
+        facts = load_raw(Path(run_dir) / 'config.yaml').get('corpus') or {}
         return Path(facts['manifest']).read_text()
-    except (OSError, KeyError, TypeError, ValueError):
+    except (OSError, KeyError, TypeError, ValueError, VoxError):
         return None
 
 
@@ -227,9 +254,8 @@ def judge_facts(cls_run_dir, run_dir, min_epochs=MIN_JUDGE_EPOCHS):
 def judge_validation_crops(cls_run):
     """How many validation crops the judge's own validation accuracy
     rests on: its run's validation split, rebuilt from its config."""
-    with open(cls_run.path / 'config.yaml') as f:
-        manifest = ((yaml.safe_load(f) or {}).get('corpus') or {}).get(
-            'manifest')
+    facts = load_raw(cls_run.path / 'config.yaml').get('corpus') or {}
+    manifest = facts.get('manifest') if isinstance(facts, dict) else None
     try:
         data = load_data(cls_run.config.data, cls_run.config.seed,
                          manifest if manifest and Path(manifest).exists()
@@ -251,9 +277,8 @@ def confounded(manifest):
 
 def load_eval_data(run, crop_frames, crops):
     """Validation crops of ``crop_frames`` from the run's own corpus."""
-    with open(run.path / 'config.yaml') as f:
-        facts = (yaml.safe_load(f) or {}).get('corpus') or {}
-    manifest = facts.get('manifest')
+    facts = load_raw(run.path / 'config.yaml').get('corpus') or {}
+    manifest = facts.get('manifest') if isinstance(facts, dict) else None
     corpus = manifest if manifest and Path(manifest).exists() else None
     config = dataclasses.replace(run.config, data=dataclasses.replace(
         run.config.data, crop_frames=crop_frames, validation_crops=crops))
@@ -306,9 +331,10 @@ def evaluate(gen, classifier, data, *, targets_per_crop=4, seed=0,
                                data.labels.n_classes))
     result['identity_lsd_db'] = lsd_db(x, identity)
     result['conversion_lsd_db'] = lsd_db(x[source], converted)
-    copies = resynthesize_unit(x, 'vox: copy synthesis', gl_iterations)
+    copies = resynthesize_unit(x, 'vox: copy synthesis', gl_iterations,
+                               device.xp)
     outputs = resynthesize_unit(converted, 'vox: resynthesising',
-                                gl_iterations)
+                                gl_iterations, device.xp)
     result['content'] = content_scores(
         waves, copies, {'converted': (source, outputs)}, ids, seed)
     return result

@@ -24,9 +24,11 @@ Written into ``<run>/samples/epoch_NNNN/`` through
 plus ``targets.tsv``: one line per converted file with the full source and
 target labels.
 """
+import hashlib
 import re
 from pathlib import Path
 
+import chainer
 import numpy as np
 from chainer.training import extension
 
@@ -40,8 +42,19 @@ from vox.inference.conversion import convert_unit
 N_SOURCES = 4
 
 
+#: Longest class name kept whole in a file name (several go into one,
+#: and a file name has at most 255 bytes); targets.tsv has the full ones.
+NAME_CHARS = 32
+
+
 def _safe(name):
-    return re.sub(r'[^A-Za-z0-9._-]+', '_', str(name))
+    """``name`` as part of a file name: unusual characters replaced, a long
+    one cut and told apart from others with the same start by a hash."""
+    safe = re.sub(r'[^A-Za-z0-9._-]+', '_', str(name))
+    if len(safe) <= NAME_CHARS:
+        return safe
+    digest = hashlib.sha1(str(name).encode('utf-8', 'surrogateescape'))
+    return f'{safe[:NAME_CHARS - 9]}~{digest.hexdigest()[:8]}'
 
 
 def _tag(row):
@@ -112,6 +125,8 @@ class ConversionSamples(extension.Extension):
         converted = convert_unit(self.gen, np.stack(xs), np.asarray(ts),
                                  device=self.device) if xs else []
         outputs = [{} for _ in self.crops]
+        # Griffin-Lim where the generator ran (CuPy on a GPU run)
+        xp = chainer.get_device(self.device or '@numpy').xp
         lines = ['file\tkind\tsource_speaker\tsource_birthplace\tsource_sex'
                  '\ttarget_speaker\ttarget_birthplace\ttarget_sex']
         written = []
@@ -125,7 +140,7 @@ class ConversionSamples(extension.Extension):
             written += write_sample(
                 folder, name, audio.from_unit(crop.x[0]), outputs[k],
                 input_wave=crop.wave, title=f'epoch {epoch}',
-                n_iter=self.n_iter)
+                n_iter=self.n_iter, xp=xp)
             for kind, row in self.targets[k]:
                 lines.append('\t'.join(
                     [f'{name}_to-{_tag(row)}_converted.wav', kind,

@@ -62,8 +62,8 @@ def convert_wave(gen, wave, target, device=None, n_iter=None):
     The signal is zero-padded at the end to a whole number of STFT frames
     (no centring, so the last partial hop would otherwise be lost),
     converted whole by :func:`convert_unit` and resynthesised by
-    Griffin-Lim of ``audio.from_unit`` of the output, trimmed to the
-    input's length.
+    Griffin-Lim of ``audio.from_unit`` of the output (on the device's
+    array module: CuPy on a GPU), trimmed to the input's length.
     """
     n = len(wave)
     frames = max(1, -(-(n - audio.N_FFT) // audio.HOP) + 1)
@@ -72,7 +72,8 @@ def convert_wave(gen, wave, target, device=None, n_iter=None):
     x = audio.to_unit(audio.magnitude(padded))[None, None]
     y = convert_unit(gen, x, np.asarray([target]), device=device)
     out = audio.griffin_lim(audio.from_unit(y[0, 0]),
-                            n_iter=n_iter or audio.GL_ITERATIONS)
+                            n_iter=n_iter or audio.GL_ITERATIONS,
+                            xp=chainer.get_device(device or '@numpy').xp)
     result = np.zeros(n, dtype=np.float32)
     result[:min(n, len(out))] = out[:n]
     return result

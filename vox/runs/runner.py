@@ -6,6 +6,7 @@ Chainer's ``log``, the PlotReport PNGs, samples, snapshots and a summary
 beside the blog's figures.  This module is the run loop around the
 Trainer: seeding, the guards, resuming and what is written at the end.
 """
+import dataclasses
 import io
 import random
 import sys
@@ -18,9 +19,12 @@ from chainer.training import extensions
 
 from vox.base.device import get_device
 from vox.base.errors import Stopped, VoxError
+from vox.base.files import resolved
 from vox.base.labels import GROUPS
+from vox.base.memory import check_fits
+from vox.base.npz import save_npz
 from vox.config import ExperimentConfig, load_config
-from vox.data.sources import load_data
+from vox.data.sources import cache_dir, load_data
 from vox.extensions.guards import (GracefulStop, NonFiniteGuard,
                                    RandomStates, RememberingConverter,
                                    StopRequested)
@@ -58,7 +62,7 @@ def attach_guards(trainer, data, config, parallel=None):
                                  'order': data.order_rng}))
     stop_snapshot = extensions.snapshot(
         filename='snapshot_iter_{.updater.iteration}',
-        n_retains=config.report.snapshots_kept)
+        n_retains=config.report.snapshots_kept, savefun=save_npz)
     if not parallel.is_writer:
         def stop_snapshot(trainer):  # rank 0 writes the run folder
             pass
@@ -99,11 +103,24 @@ def disk_error(e, run_dir):
     """A file-system failure during a run (a full disk, a cache deleted
     meanwhile), as one line naming the path and how to go on."""
     where = e.filename or run_dir
+    cache = cache_dir()
+    if is_under(where, cache):  # not the run folder's disk: say which
+        return VoxError(f'{where}: {e.strerror or e}; that is the cache '
+                        f'({cache}, VOX_CACHE): free space on its disk (or '
+                        f'set VOX_CACHE to a folder on a larger one) and '
+                        f'rerun the same command')
     found = snapshots(run_dir) if run_dir.is_dir() else []
     resume = (f'{found[-1].name} is kept; free space (or fix the folder) and '
               f'rerun the same command to resume from it' if found else
               'free space (or fix the folder) and rerun the same command')
     return VoxError(f'{where}: {e.strerror or e}; {resume}')
+
+
+def is_under(path, folder):
+    try:
+        return resolved(path).is_relative_to(resolved(folder))
+    except (TypeError, ValueError):
+        return False
 
 
 def check_label_space(labels, kind):
@@ -122,6 +139,41 @@ def check_label_space(labels, kind):
                  'autoencoder' else f'the {group} head is trivial (always '
                  f'right, nothing to learn)') + '; training anyway',
               file=sys.stderr)
+
+
+#: Bytes a float32 parameter costs in training: itself, its gradient, the
+#: optimizer's state (RMSprop's running mean square) and a copy in flight.
+BYTES_PER_PARAMETER = 16
+#: Widths the parameter count is measured at (small: they build in well
+#: under a second) to extrapolate to a width above 1.
+PROBE_WIDTHS = (1 / 16, 1 / 8, 1 / 4)
+
+
+def check_models_fit(config, n_classes):
+    """Refuses a ``width`` whose models would not fit in memory, before
+    they are built.  Hidden channels scale with the width, so parameters
+    grow with its square: counted at three small widths, the exact
+    quadratic through them gives the count at the width asked for."""
+    sections = {k: getattr(config, k) for k in
+                ('model', 'generator', 'discriminator')
+                if getattr(config, k) is not None}
+    widest = max(m.width for m in sections.values())
+    if widest <= 1:
+        return
+    counts = []
+    for w in PROBE_WIDTHS:
+        small = dataclasses.replace(config, **{
+            k: dataclasses.replace(m, width=m.width * w / widest)
+            for k, m in sections.items()})
+        models = trainer_module(config.kind).build_models(small, n_classes)
+        counts.append(sum(p.size or 0 for link in models.values()
+                          for p in link.params()))
+    quadratic = np.polyfit(PROBE_WIDTHS, counts, 2)
+    params = max(counts[-1], float(np.polyval(quadratic, widest)))
+    names = ', '.join(f'{k}.width {m.width:g}' for k, m in sections.items())
+    check_fits(params * BYTES_PER_PARAMETER,
+               f'{names}: about {params:.3g} parameters',
+               'lower the width (1 is the blog\'s model)')
 
 
 def check_batch_size(config, data):
@@ -161,10 +213,14 @@ def load_snapshot(trainer, config, run_dir, snapshot):
         try:
             chainer.serializers.load_npz(str(path), trainer)
         except (KeyError, ValueError) as e:
-            raise VoxError(
-                f'{path}: not a snapshot of {config.id} ({config.profile}): '
-                f'{str(e).splitlines()[0]}; give a snapshot of this '
-                f'experiment and profile, or another RUN=name') from None
+            problem = (f'not a snapshot of {config.id} ({config.profile}): '
+                       f'{str(e).splitlines()[0]}')
+            if snapshot is None:  # the folder's own: an older one may do
+                skipped.append(f'{path.name} ({problem})')
+                continue
+            raise VoxError(f'{path}: {problem}; give a snapshot of this '
+                           f'experiment and profile, or another RUN=name'
+                           ) from None
         if skipped:
             print(f'vox: warning: {"; ".join(skipped)} does not load; '
                   f'resuming from the newest one that does, {path.name}',
@@ -196,6 +252,7 @@ def _train(config, device, run_dir, snapshot, what, corpus, argv,
     if writer:
         check_label_space(data.labels, config.kind)
     check_batch_size(config, data)
+    check_models_fit(config, data.labels.n_classes)
     if writer:
         check_recorded_labels(run_dir, data.labels)
         print(f'vox: {config.id} ({config.profile}): {what} in {run_dir}')
@@ -238,8 +295,9 @@ def _train(config, device, run_dir, snapshot, what, corpus, argv,
     except StopRequested as e:
         # Not finished: a non-zero status (128 + the signal, as the shell
         # gives) keeps `make exp-X && next-step` from going on.
-        raise Stopped(f'{e}; rerun the same command to resume',
-                      128 + e.signum) from None
+        # Every rank stops; rank 0 alone says so.
+        raise Stopped(f'{e}; rerun the same command to resume' if writer
+                      else '', 128 + e.signum) from None
     if writer:
         write_summary(run_dir, config, trainer, time.time() - start)
         write_report(run_dir)

@@ -1,4 +1,5 @@
 """Pieces every experiment's trainer shares: optimizer, schedule, reports."""
+import sys
 import warnings
 
 import chainer
@@ -8,7 +9,9 @@ from chainer.training import extensions
 
 matplotlib.use('Agg')  # PlotReport on machines without a display
 
+from vox.base.npz import save_npz  # noqa: E402
 from vox.base.errors import VoxError  # noqa: E402
+from vox.base.progress import LineProgress, is_terminal  # noqa: E402
 from vox.training import distributed  # noqa: E402
 from vox.training.curves import style_axes  # noqa: E402
 
@@ -132,6 +135,28 @@ class PlotReport(extensions.PlotReport):
             self._summary.serialize(serializer['_summary'])
 
 
+def progress_bar(trainer, stream=None, clock=None):
+    """Chainer's ProgressBar on a terminal; in a log (a file, a pipe) a
+    line at most every 10 s and the last one (vox.base.progress), since
+    every redraw of the bar would be four lines of log text."""
+    stream = stream or sys.stdout
+    if is_terminal(stream):
+        return extensions.ProgressBar(update_interval=1, out=stream)
+    length, unit = trainer.stop_trigger.get_training_length()
+    line = LineProgress('vox: training iteration', stream, clock)
+
+    @training.make_extension(trigger=(1, 'iteration'), priority=-100)
+    def log_progress(trainer):
+        updater = trainer.updater
+        if unit == 'epoch':
+            line.update(updater.iteration, updater.epoch_detail / length,
+                        f' (epoch {updater.epoch}/{length})')
+        else:
+            line.update(updater.iteration, updater.iteration / length,
+                        f'/{length}')
+    return log_progress
+
+
 def add_reports(trainer, config, plots, print_keys):
     """LogReport, PlotReports, PrintReport, ProgressBar and snapshots.
 
@@ -154,14 +179,15 @@ def add_reports(trainer, config, plots, print_keys):
         [log_trigger[1], 'iteration'] + print_keys + ['elapsed_time']),
         trigger=log_trigger)
     if report.progress_bar:
-        trainer.extend(extensions.ProgressBar(update_interval=1))
+        trainer.extend(progress_bar(trainer))
     snapshot_trigger = every_or_end(report.snapshot_every,
                                     config.train.epochs)
     # No autoload: the run loop loads the snapshot to resume from itself,
     # before trainer.run (vox/runs/runner.py says why).
     trainer.extend(
         extensions.snapshot(filename='snapshot_iter_{.updater.iteration}',
-                            n_retains=report.snapshots_kept),
+                            n_retains=report.snapshots_kept,
+                            savefun=save_npz),
         trigger=snapshot_trigger, name='snapshot')
 
     @training.make_extension(priority=-200)  # right after the snapshot

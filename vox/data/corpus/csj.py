@@ -41,7 +41,7 @@ from pathlib import Path
 import soundfile
 
 from vox.base.progress import progress
-from vox.base.files import not_a_file, resolved
+from vox.base.files import not_a_file, open_regular, read_text, resolved
 from vox.data.corpus.listing import Listing, Problem, settle_sexes
 from vox.data.corpus.manifest import Utterance, normalise_sex
 
@@ -91,10 +91,8 @@ def read_xml(path):
     """The parsed root element of a CSJ XML file, whatever encoding its
     declaration names (ElementTree's own parser refuses multi-byte
     encodings such as Shift_JIS); raises ValueError with the reason."""
-    problem = not_a_file(path)
-    if problem:  # a FIFO would block the read forever
-        raise ValueError(f'it {problem}')
-    data = Path(path).read_bytes()
+    with open_regular(path, 'rb') as f:  # a FIFO: refused, not waited on
+        data = f.read()
     m = _DECLARED.match(data)
     declared = m[1].decode('ascii').lower() if m else 'utf-8'
     codec = _CODECS.get(declared, declared)
@@ -224,9 +222,7 @@ def _speaker_table(root, out):
             continue
         delim = ',' if table.suffix == '.csv' else '\t'
         try:
-            if not_a_file(table):  # a FIFO would block the read
-                raise OSError(f'it {not_a_file(table)}')
-            text = table.read_text(encoding='utf-8-sig')
+            text = read_text(table, encoding='utf-8-sig')  # not a FIFO
         except (OSError, UnicodeDecodeError) as e:
             out.problems.append(Problem(str(table), f'unreadable ({e})',
                                         'save it as UTF-8 TSV or CSV'))

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, List, Optional
 
-from vox.base.files import not_a_file, resolved
+from vox.base.files import not_a_file, read_text, resolved
 
 COLUMNS = ('path', 'speaker', 'birthplace', 'sex')
 REQUIRED = ('path', 'speaker')
@@ -136,7 +136,7 @@ def read_manifest(path) -> List[Utterance]:
             f'the built-in generated corpus')
     folder = path.absolute().parent
     try:
-        text = path.read_text(encoding='utf-8-sig')
+        text = read_text(path, encoding='utf-8-sig')
     except UnicodeDecodeError as e:
         raise ManifestError(f'{where}: not UTF-8 text ({e.reason}); save the '
                             f'manifest as UTF-8 TSV') from None

@@ -33,7 +33,8 @@ import sys
 from pathlib import Path
 from typing import Dict, Optional
 
-from vox.base.files import is_utf8_name, not_a_file, printable, resolved
+from vox.base.files import (is_utf8_name, not_a_file, printable,
+                            read_text, resolved)
 from vox.data.corpus.csj import is_csj, read_csj
 from vox.data.corpus.listing import (CorpusError, Listing, Problem,
                                      grouped_lines, settle_sexes)
@@ -61,7 +62,7 @@ def read_table(path) -> Listing:
     path = Path(path)
     folder = path.absolute().parent
     try:
-        text = path.read_text(encoding='utf-8-sig')
+        text = read_text(path, encoding='utf-8-sig')
     except (OSError, UnicodeDecodeError) as e:
         raise CorpusError(f'{path}: cannot read the manifest ({e}); save it '
                           f'as UTF-8 TSV or CSV') from None
@@ -175,8 +176,8 @@ def read_jvs(path, subsets=JVS_SUBSETS) -> Listing:
     sexes: Dict[str, str] = {}
     out = Listing('jvs', root)
     if gender_file.is_file():
-        for n, line in enumerate(gender_file.read_text(
-                encoding='utf-8-sig').splitlines(), start=1):
+        for n, line in enumerate(read_text(
+                gender_file, encoding='utf-8-sig').splitlines(), start=1):
             parts = line.split()
             if len(parts) < 2 or not re.fullmatch(r'jvs\d+', parts[0]):
                 continue  # header or blank

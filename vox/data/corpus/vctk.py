@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections import defaultdict
 from pathlib import Path
 
-from vox.base.files import not_a_file, printable, resolved
+from vox.base.files import not_a_file, printable, read_text, resolved
 from vox.data.corpus.listing import (CorpusError, Listing, Problem,
                                      settle_sexes)
 from vox.data.corpus.manifest import Utterance, normalise_sex
@@ -48,8 +48,9 @@ def read_speaker_info(path):
     ``(mic2 files unavailable)``) is dropped; ``Unknown`` or an empty
     field is no label."""
     info, problems = {}, []
-    for n, line in enumerate(Path(path).read_text(
-            encoding='utf-8-sig', errors='replace').splitlines(), start=1):
+    for n, line in enumerate(read_text(
+            path, encoding='utf-8-sig', errors='replace').splitlines(),
+            start=1):
         parts = line.split('(')[0].split()
         if len(parts) < 3 or parts[0].upper() == 'ID':
             continue
