@@ -25,12 +25,17 @@ RUNS    ?=
 BENCH_OPTS ?=
 NPROC   ?=
 
-RUN_OPTS = $(if $(PROFILE),--profile $(PROFILE)) $(if $(DEVICE),--device $(DEVICE)) \
-           $(if $(CORPUS),--corpus $(CORPUS)) $(if $(RUN),--run $(RUN)) \
-           $(if $(RESULTS),--results $(RESULTS)) $(if $(FRESH),--fresh) \
-           $(if $(RESUME),--resume $(RESUME))
+# Not into the recipes' environment either: exporting a command-line
+# variable expands it, which would run a $(shell ...) in its value.
+unexport PROFILE DEVICE CORPUS RUN RESULTS FRESH RESUME RUNS NPROC BENCH_OPTS
 
-.PHONY: help install install-mpi test exp-% corpus prepare compare check list clean-venv compat-check bench \
+# $(call quote,text): text as one single-quoted shell word.
+# $(call arg,VAR): VAR's value, unexpanded ($(value): a `$(...)` in it is
+# neither a make function nor a shell command), as one shell word.
+quote = '$(subst ','\'',$(1))'
+arg = $(call quote,$(value $(1)))
+
+.PHONY: help install install-mpi test exp-% exp- corpus prepare compare check list clean-venv compat-check bench \
         cupy14-check gpu-bundle
 
 help:
@@ -41,8 +46,8 @@ help:
 	@echo "make test                    run the test suite (installs first)"
 	@echo "make exp-ID [PROFILE=smoke] [DEVICE=@numpy|@cupy:0] [CORPUS=kind:path]"
 	@echo "             [RUN=name] [RESULTS=dir] [FRESH=1] [RESUME=snapshot]"
-	@echo "                             rerun an experiment by ID (resumes the newest"
-	@echo "                             unfinished run unless FRESH=1)"
+	@echo "                             rerun an experiment by ID: experiments/ID/train.py"
+	@echo "                             (resumes the newest unfinished run unless FRESH=1)"
 	@echo "             [NPROC=N]          N > 1: data-parallel over N MPI ranks"
 	@echo "                             (mpiexec -n N ... --distributed; make install-mpi)"
 	@echo "make install-mpi             add mpi4py + MPICH wheels to .venv (.[mpi])"
@@ -65,9 +70,17 @@ install: $(INSTALLED)
 test: $(INSTALLED)
 	$(PY) -m pytest tests
 
-# NPROC=N: N ranks of `vox run --distributed` (docs/distributed.md).
+# experiments/<ID>/train.py with the variables as its options; NPROC=N:
+# N ranks of it with --distributed (docs/distributed.md).  tools/exp.sh
+# checks NPROC and FRESH and says when MPI is missing.
 exp-%: $(INSTALLED)
-	$(if $(filter-out 1,$(NPROC)),$(VENV)/bin/mpiexec -n $(NPROC) )$(PY) -m vox.cli run $* $(RUN_OPTS)$(if $(filter-out 1,$(NPROC)), --distributed)
+	@bash tools/exp.sh $(call quote,$(PY)) $(call arg,VENV) $(call quote,$*) \
+	  $(call arg,NPROC) $(call arg,PROFILE) $(call arg,DEVICE) \
+	  $(call arg,CORPUS) $(call arg,RUN) $(call arg,RESULTS) \
+	  $(call arg,FRESH) $(call arg,RESUME)
+
+exp-:
+	@echo "vox: error: give an experiment ID: make exp-ID (make list shows the IDs)" >&2; exit 2
 
 # mpi4py and MPICH from PyPI wheels: no system MPI needed.  The venv's own
 # pins (the first word of .installed: constraints.txt or -numpy2.txt).
@@ -82,16 +95,16 @@ corpus: $(INSTALLED)
 	$(PY) -m vox.cli corpus
 
 prepare: $(INSTALLED)
-	$(PY) -m vox.cli prepare $(CORPUS)
+	$(PY) -m vox.cli prepare $(call arg,CORPUS)
 
 compare: $(INSTALLED)
-	$(PY) -m vox.cli compare --blog $(RUNS)
+	@runs=$(call arg,RUNS); set -f; $(PY) -m vox.cli compare --blog $$runs
 
 check: $(INSTALLED)
 	$(PY) -m vox.cli check --all
 
 bench: $(INSTALLED)
-	$(PY) tools/bench.py $(if $(DEVICE),--device $(DEVICE)) $(BENCH_OPTS)
+	$(PY) tools/bench.py $(if $(value DEVICE),--device $(call arg,DEVICE)) $(BENCH_OPTS)
 
 # Feature-set check under Python 3.12 + NumPy 2 without setuptools, in a
 # second venv (docs/compat.md); the test suite covers the main venv.

@@ -96,6 +96,8 @@ def report_into_a_folder(tmp):
     (run / 'report.html').mkdir(parents=True)
     (run / 'config.yaml').write_text(yaml.safe_dump(to_dict(load_config(
         EXP, 'test'))))
+    for name in ('command.txt', 'environment.json'):  # a vox run folder
+        (run / name).write_text('')
     return ['report', str(run)], {}
 
 

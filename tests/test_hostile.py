@@ -24,7 +24,7 @@ from vox.config import ConfigError, load_config, to_dict
 from vox.data import dataset as ds
 from vox.data.corpus import readers
 from vox.data.corpus.manifest import Utterance, read_manifest
-from vox.runs import runner
+from vox.runs import folders, runner
 
 REPO = Path(__file__).resolve().parent.parent
 EXP = 'e19098ab'
@@ -73,8 +73,7 @@ def write_manifest_rows(path, rows):
 
 def test_refused_second_launch_leaves_the_running_jobs_folder_alone(
         tmp_path):
-    run_dir = tmp_path / EXP / 'busy'
-    run_dir.mkdir(parents=True)
+    run_dir = folders.make_run_dir(tmp_path / EXP / 'busy')  # as the job did
     in_progress = run_dir / 'tmpsnapshot_iter_5'   # the job's snapshot write
     in_progress.mkdir()
     (in_progress / 'part').write_bytes(b'half a snapshot')

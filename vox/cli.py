@@ -78,7 +78,8 @@ def _run(args):
               'command to go on', file=sys.stderr)
         return 128 + signal.SIGTERM
     except Stopped as e:  # saved, not finished: no "error", not status 0
-        print(f'vox: {e}', file=sys.stderr)
+        if str(e):  # empty on the ranks other than 0 of a distributed run
+            print(f'vox: {e}', file=sys.stderr)
         return e.exit_code
     except VoxError as e:
         print(f'vox: error: {e}', file=sys.stderr)

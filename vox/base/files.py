@@ -145,3 +145,70 @@ def check_output_file(output, inputs=(), flag='--output', create=False):
         raise VoxError(f'{flag} {output}: not writable (read-only disk or '
                        f'no permission); give another {flag}')
     return out
+
+
+#: The file vox writes into each folder it creates for its output, naming
+#: what made it ("vox run", "vox compare"): a command writes into an
+#: existing folder only when it is empty or this file names the same maker,
+#: so a user's own folder, or another command's, is never written over.
+MARKER = '.vox-made'
+
+
+def made_by(folder):
+    """What the folder's :data:`MARKER` names, or None."""
+    try:
+        return (Path(folder) / MARKER).read_text().strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def foreign_files(folder):
+    """A few names of what ``folder`` holds (for a refusal), [] if empty."""
+    try:
+        return sorted(p.name for p in Path(folder).iterdir())[:3]
+    except OSError:
+        return []
+
+
+def claim_folder(folder, maker, flag):
+    """Creates ``folder`` for ``maker`` (writing :data:`MARKER`), or accepts
+    an existing one that is empty or that ``maker`` made; refuses, in one
+    line and before anything is written, any other folder or a file."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise VoxError(f'{flag} {folder}: is a file, not a folder; give a '
+                       f'new folder')
+    names = foreign_files(folder)
+    if names and made_by(folder) != maker:
+        raise VoxError(f'{flag} {folder}: a folder vox did not make for '
+                       f'this (it holds {", ".join(names)}); nothing was '
+                       f'written; give a new or empty folder')
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        if not names:
+            (folder / MARKER).write_text(maker + '\n')
+    except OSError as e:
+        raise VoxError(f'{flag} {folder}: cannot create it ({e.strerror}); '
+                       f'give another {flag}') from None
+    return folder
+
+
+def check_may_overwrite(path, header, flag='--out'):
+    """Refuses an existing ``path`` that does not begin with ``header``
+    (bytes), the first line every file of that kind vox writes begins
+    with: what is there was not written by this command."""
+    path = Path(path)
+    if not path.exists() or path.is_dir():
+        return path
+    ours = False
+    if not_a_file(path) is None:  # never open a FIFO: it would block
+        try:
+            with open(path, 'rb') as f:
+                ours = f.read(len(header)) == header
+        except OSError:
+            pass
+    if not ours:
+        raise VoxError(f'{flag} {path}: exists and was not written by this '
+                       f'command; nothing was written; give a new file name '
+                       f'(or delete it first)')
+    return path

@@ -150,7 +150,8 @@ def load_target(cfg, device, results=None):
                                                   'output': output}
     run_dir = find_target_run(cfg, results)
     snapshot = newest_snapshot(run_dir)
-    run, models = load_models(run_dir, device=device)
+    run, models = load_models(run_dir, device=device, choose_older=(
+        'set target.run to a run whose newest snapshot loads'))
     if run.config.kind != t.kind:
         raise VoxError(f'target.run {run_dir}: a {run.config.kind} run, '
                        f'but target.kind is {t.kind}')
@@ -171,11 +172,10 @@ def load_target(cfg, device, results=None):
 # ---------------------------------------------------------------- run folder
 
 def make_run_dir(results, exp_id, run_name, profile):
-    """A new ``<results>/<ID>/<run>`` folder (a blur-mask run never resumes)."""
-    base = folders.results_root(results) / exp_id
-    run_dir = base / run_name if run_name else folders.new_run_dir(base,
-                                                                   profile)
-    return folders.make_run_dir(run_dir)
+    """A new ``<results>/<ID>/<run>`` folder (a blur-mask run never resumes),
+    by the rule every run folder follows (vox/runs/folders.py)."""
+    return folders.make_run_dir(folders.run_folder(results, exp_id, run_name,
+                                                   profile))
 
 
 def write_run_info(run_dir, cfg, facts, device, argv):
@@ -265,6 +265,16 @@ def run(exp_id, profile=None, device=None, corpus=None, run_name=None,
     x_raw, input_facts = load_input(cfg, corpus)
     f, target_scale, target_facts = load_target(cfg, device, results)
     run_dir = make_run_dir(results, cfg.id, run_name, cfg.profile)
+    # Held to the end: a second run given the same RUN= is refused, not
+    # interleaved into this folder.
+    with folders.lock_run_dir(run_dir):
+        return _optimise(cfg, device, run_dir, x_raw, input_facts, f,
+                         target_scale, target_facts, start_time, argv)
+
+
+def _optimise(cfg, device, run_dir, x_raw, input_facts, f, target_scale,
+              target_facts, start_time, argv):
+    """The loop and what it writes, in the locked ``run_dir``."""
     facts = {'input': input_facts, 'target': target_facts,
              'target_scale': target_scale}
     write_run_info(run_dir, cfg, facts, device, argv or sys.argv)

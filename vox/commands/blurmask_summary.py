@@ -10,7 +10,10 @@ import json
 from pathlib import Path
 
 from vox.base.errors import VoxError
-from vox.base.files import read_text
+from vox.base.files import check_may_overwrite, check_output_file, read_text
+
+#: The first line of every table this command writes.
+HEADER = '# Blur-mask runs: final m beside lambda'
 
 COLUMNS = ('run ID', 'run folder', 'profile', 'target', 'm init', 'lambda',
            'lambda on', 'conserve', 'ReLU', 'iterations', 'final mean m',
@@ -104,11 +107,17 @@ def main(args):
         raise VoxError(f'{results}: no finished blur-mask run '
                        f'(blurmask-*/<run>/summary.json); run one first, '
                        f'e.g. make exp-blurmask-5 PROFILE=smoke')
-    text = ('# Blur-mask runs: final m beside lambda\n\n'
+    text = (HEADER + '\n\n'
             f'From {results}/blurmask-*/*/summary.json.  "lambda on entropy":'
             ' loss = MSE - lambda H; "on mse": loss = lambda MSE - H.\n\n'
             + table(rows) + '\n' + findings_table(results))
     out = Path(args.out) if args.out else results / 'blurmask-summary.md'
-    out.write_text(text)
+    check_output_file(out, flag='--out')
+    check_may_overwrite(out, HEADER.encode(), '--out')  # only our own
+    try:
+        out.write_text(text)
+    except OSError as e:
+        raise VoxError(f'--out {out}: {e.strerror}; give another '
+                       f'--out') from None
     print(text, end='')
     print(f'vox: wrote {out}')

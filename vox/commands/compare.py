@@ -24,13 +24,10 @@ def main(args):
     from pathlib import Path
 
     from vox.base.errors import VoxError
-    from vox.reports.compare import compare
-    if args.out:  # before any work: a folder that can be made and written
-        try:
-            Path(args.out).mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise VoxError(f'--out {args.out}: cannot create it '
-                           f'({e.strerror}); give another --out') from None
+    from vox.base.files import claim_folder
+    from vox.reports.compare import MAKER, compare
+    if args.out:  # before any work: new, empty or an earlier comparison
+        claim_folder(Path(args.out), MAKER, '--out')
     try:
         out, text = compare(args.runs, out=args.out, blog=args.blog,
                             x_key=args.x)

@@ -22,8 +22,9 @@ def register(sub):
                        'content kept')
     p.add_argument('run', help='a StarGAN run folder (its newest snapshot) '
                    'or one snapshot_iter_* file of it')
-    p.add_argument('--classifier', help='an e19098ab run folder (default: '
-                   'the newest one under the same results root)')
+    p.add_argument('--classifier', help='an e19098ab run folder or one '
+                   'snapshot_iter_* file of it (default: the newest run '
+                   'on the same corpus under the same results root)')
     p.add_argument('--crops', type=int, default=3,
                    help='fixed crops per validation utterance (default 3)')
     p.add_argument('--targets', type=int, default=4,
@@ -76,9 +77,14 @@ def main(args):
                            'run folder')
         snapshot, why = balance.balanced_snapshot(run.path)
         print(f'vox: --balanced: {why}', flush=True)
-    run, models = load_models(run.path, snapshot=snapshot, device=device)
+    run, models = load_models(run.path, snapshot=snapshot, device=device,
+                              choose_older='give an older snapshot_iter_* '
+                              'file of the run as RUN')
     cls_dir = Path(args.classifier) if args.classifier else \
-        procedure.find_classifier(run.path)
+        procedure.find_classifier(run.path, run.labels.names)
+    if not args.classifier:
+        print(f'vox: judge {cls_dir}: the newest e19098ab run on the same '
+              f'corpus (--classifier RUN to choose another)', flush=True)
     cls_run = load_run(cls_dir)
     if cls_run.config.kind != 'classifier':
         raise VoxError(f'--classifier {cls_dir}: a {cls_run.config.kind} '
@@ -87,9 +93,12 @@ def main(args):
         raise VoxError(f'--classifier {cls_run.path}: trained on other '
                        f'labels than {run.path} (different corpus); train '
                        f'e19098ab on the same corpus')
-    cls_snapshot = newest_snapshot(cls_run.path)
-    cls_run, cls_models = load_models(cls_run.path, snapshot=cls_snapshot,
-                                      device=device)
+    cls_snapshot = cls_dir if cls_dir.is_file() else \
+        newest_snapshot(cls_run.path)
+    cls_run, cls_models = load_models(
+        cls_run.path, snapshot=cls_snapshot, device=device,
+        choose_older='give an older snapshot_iter_* file of the judge as '
+        '--classifier')
     data = procedure.load_eval_data(run, cls_run.config.data.crop_frames,
                                     args.crops)
     print(f'vox: {run.config.id} {run.path.name} ({snapshot.name}) judged by '

@@ -17,10 +17,13 @@ def main(args):
 
     from vox.base.errors import VoxError
     from vox.reports.report import write_report
-    for run in args.run:
-        if not (Path(run) / 'config.yaml').exists():
-            raise VoxError(f'{run}: not a vox run folder (no config.yaml); '
+    from vox.runs.folders import RUN_FILES, is_run_folder
+    for run in args.run:  # all checked first: nothing written on a refusal
+        if not is_run_folder(run):
+            raise VoxError(f'{run}: not a vox run folder (no '
+                           f'{", ".join(RUN_FILES)}); nothing was written; '
                            f'give results/<ID>/<run>')
+    for run in args.run:
         try:
             write_report(run)
         except OSError as e:  # read-only disk, report.html a folder, ...

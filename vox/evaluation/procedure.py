@@ -53,21 +53,36 @@ from vox.training.store import snapshots
 MIN_JUDGE_EPOCHS = 100
 
 
-def find_classifier(run_dir):
-    """The newest e19098ab run with a snapshot under ``run_dir``'s root."""
+def _labels_of(run_dir):
+    try:
+        return json.loads((Path(run_dir) / 'labels.json').read_text())
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+
+
+def find_classifier(run_dir, labels=None):
+    """The newest e19098ab run with a snapshot under ``run_dir``'s root,
+    trained on the same classes (``labels``: the run's names per group,
+    None: any): a judge of another corpus cannot judge these targets."""
     root = Path(run_dir).resolve().parent.parent
     folder = root / 'e19098ab'
-    found = []
+    found, other = [], 0
     if folder.is_dir():
         for d in folder.iterdir():
             snaps = snapshots(d) if d.is_dir() else []
             if snaps and (d / 'config.yaml').exists():
+                if labels is not None and _labels_of(d) != labels:
+                    other += 1
+                    continue
                 found.append((snaps[-1].stat().st_mtime, d))
     if not found:
+        why = (f'the {other} e19098ab run{"s" * (other > 1)} under {folder} '
+               f'{"were" if other > 1 else "was"} trained on another corpus'
+               if other else f'no trained e19098ab classifier under {folder}')
         raise VoxError(
-            f'no trained e19098ab classifier under {folder}; train one on '
-            f'the same corpus with `make exp-e19098ab RESULTS={root}` '
-            f'(PROFILE=smoke for a quick one) or give --classifier RUN')
+            f'{why}; train one on the same corpus with `make exp-e19098ab '
+            f'RESULTS={root}` (PROFILE=smoke for a quick one) or give '
+            f'--classifier RUN')
     return max(found)[1]
 
 

@@ -24,6 +24,7 @@ Written into ``<run>/samples/epoch_NNNN/`` through
 plus ``targets.tsv``: one line per converted file with the full source and
 target labels.
 """
+import hashlib
 import re
 from pathlib import Path
 
@@ -41,8 +42,19 @@ from vox.inference.conversion import convert_unit
 N_SOURCES = 4
 
 
+#: Longest class name kept whole in a file name (several go into one,
+#: and a file name has at most 255 bytes); targets.tsv has the full ones.
+NAME_CHARS = 32
+
+
 def _safe(name):
-    return re.sub(r'[^A-Za-z0-9._-]+', '_', str(name))
+    """``name`` as part of a file name: unusual characters replaced, a long
+    one cut and told apart from others with the same start by a hash."""
+    safe = re.sub(r'[^A-Za-z0-9._-]+', '_', str(name))
+    if len(safe) <= NAME_CHARS:
+        return safe
+    digest = hashlib.sha1(str(name).encode('utf-8', 'surrogateescape'))
+    return f'{safe[:NAME_CHARS - 9]}~{digest.hexdigest()[:8]}'
 
 
 def _tag(row):

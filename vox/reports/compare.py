@@ -30,6 +30,7 @@ import numpy as np  # noqa: E402
 import yaml  # noqa: E402
 
 from vox.base.errors import VoxError  # noqa: E402
+from vox.base.files import claim_folder  # noqa: E402
 from vox.reports import findings  # noqa: E402
 from vox.training import curves  # noqa: E402
 
@@ -339,6 +340,10 @@ def _blog_text(values):
     return '; '.join(f'{k}: {_fmt(v)}' for k, v in values.items())
 
 
+#: What :data:`vox.base.files.MARKER` says in a comparison's folder.
+MAKER = 'vox compare'
+
+
 def compare(run_paths, out=None, blog=False, x_key=None):
     """Compares run folders; returns ``(out_dir, markdown)``."""
     if len(run_paths) < 1:
@@ -348,8 +353,7 @@ def compare(run_paths, out=None, blog=False, x_key=None):
     if out is None:
         stamp = datetime.datetime.now().strftime('%Y%m%d-%H%M%S')
         out = Path(run_paths[0]).resolve().parent.parent / 'compare' / stamp
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = claim_folder(out, MAKER, '--out')  # never a run's or a user's
     x_key = x_axis(runs, x_key)
     every = [r.metrics for r in runs]
     shared = set.intersection(*every)

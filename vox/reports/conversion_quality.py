@@ -242,3 +242,10 @@ def with_section(summary_md, result):
     head = f'## {SECTION_TITLE}'
     before = summary_md.split(head)[0].rstrip('\n')
     return (before + '\n\n' if before else '') + markdown(result)
+
+
+def section_of(summary_md):
+    """The conversion-quality section of ``summary_md`` ('' if none): kept
+    when a resumed training writes summary.md again."""
+    head = f'## {SECTION_TITLE}'
+    return head + summary_md.split(head, 1)[1] if head in summary_md else ''

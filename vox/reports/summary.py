@@ -7,6 +7,7 @@ on a CPU is not comparable in absolute terms.  The table says so per row.
 import json
 
 from vox.reports import findings
+from vox.reports.conversion_quality import section_of
 from vox.training.curves import VALIDATION, base_key
 
 #: Reference figures that are a setting: where the resolved config has it.
@@ -125,6 +126,10 @@ def write_summary(run_dir, config, trainer, elapsed):
         json.dump(summary, f, indent=2)
     text = findings.with_section(markdown(summary),
                                  findings.check_run(run_dir))
-    (run_dir / 'summary.md').write_text(text)
+    old = run_dir / 'summary.md'
+    evaluation = section_of(old.read_text(errors='replace')) \
+        if old.is_file() else ''
+    (run_dir / 'summary.md').write_text(
+        text + ('\n' + evaluation if evaluation else ''))
     print(text)
     return summary

@@ -6,6 +6,11 @@ for the process's lifetime, checked for disk space, and given the files
 every run folder needs to be rerun: ``config.yaml`` (the resolved config),
 ``command.txt`` and ``environment.json``.  Used by the Trainer run loop
 (vox/runs/runner.py) and the blur-mask runs (vox/blurmask/run.py).
+
+Where a run may be written, one rule: ``<results>/<ID>/<RUN>`` with ID and
+RUN single folder names (so never outside the results root, nor at its
+top), into a folder that is new, empty or already a vox run
+(:func:`is_run_folder`); RESUME= continues only in a vox run folder.
 """
 import datetime
 import fcntl
@@ -15,6 +20,7 @@ import os
 import platform
 import shlex
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -22,6 +28,7 @@ import yaml
 
 from vox import cpu_fast
 from vox.base.errors import VoxError
+from vox.base.files import MARKER, foreign_files, made_by
 from vox.base.paths import REPO, git_revision
 from vox.config import ExperimentConfig, from_dict, to_dict
 
@@ -49,22 +56,76 @@ def results_root(results=None):
     return Path(results or os.environ.get('VOX_RESULTS', REPO / 'results'))
 
 
+#: What :data:`vox.base.files.MARKER` says in a run folder.
+RUN_MAKER = 'vox run'
+
+#: The files every run folder holds (write_provenance): a folder with all
+#: three, or with a config.yaml and a Trainer snapshot, is a vox run even
+#: without the marker (one written before vox wrote it).
+RUN_FILES = ('config.yaml', 'command.txt', 'environment.json')
+
+
+def is_run_folder(folder):
+    """Whether ``folder`` is one vox made for a run (or recognisably one)."""
+    folder = Path(folder)
+    if made_by(folder) == RUN_MAKER:
+        return True
+    if not (folder / 'config.yaml').is_file():
+        return False
+    return all((folder / name).is_file() for name in RUN_FILES) or \
+        any(p.is_file() for p in folder.glob('snapshot_iter_*'))
+
+
+def check_name(name, what, example):
+    """Refuses a ``name`` that is not one folder name: a run is written at
+    ``<results>/<ID>/<RUN>``, never outside the results root or at its top."""
+    name = str(name)
+    if name in ('', '.', '..') or '/' in name or '\0' in name \
+            or len(os.fsencode(name)) > 200:
+        raise VoxError(f'{what} {name!r}: not a folder name (one name of at '
+                       f'most 200 bytes, no "/", not "." or ".."); nothing '
+                       f'was written; give e.g. {example}')
+    return name
+
+
+def run_base(results, exp_id):
+    """``<results>/<ID>``, the ID checked as one folder name."""
+    check_name(exp_id, 'experiment id', 'the id: of experiments/<ID>/'
+               'config.yaml')
+    return results_root(results) / exp_id
+
+
+def run_folder(results, exp_id, run_name, profile):
+    """``<results>/<ID>/<RUN>``, or a new timestamped folder without RUN."""
+    base = run_base(results, exp_id)
+    if run_name is None:
+        return new_run_dir(base, profile)
+    return base / check_name(run_name, 'RUN=', 'RUN=my-run')
+
+
 def _profile_of(run_dir):
+    """The profile recorded in the folder's config.yaml, or None when it
+    cannot be read (such a run is not resumed, and does not stop others)."""
     try:
         with open(run_dir / 'config.yaml') as f:
-            return (yaml.safe_load(f) or {}).get('profile')
-    except OSError:
+            raw = yaml.safe_load(f)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
         return None
+    return raw.get('profile') if isinstance(raw, dict) else None
 
 
 def unfinished_runs(results, exp_id, profile):
     """Run folders of this ID and profile with snapshots but no summary."""
     runs = []
-    for d in (results_root(results) / exp_id).glob('*'):
+    for d in run_base(results, exp_id).glob('*'):
         if d.is_dir() and not (d / 'summary.json').exists() \
-                and any(d.glob('snapshot_iter_*')) \
-                and _profile_of(d) == (profile or 'faithful'):
-            runs.append(d)
+                and any(d.glob('snapshot_iter_*')) and is_run_folder(d):
+            recorded = _profile_of(d)
+            if recorded == (profile or 'faithful'):
+                runs.append(d)
+            elif recorded is None:
+                print(f'vox: warning: {d}/config.yaml cannot be read; that '
+                      f'unfinished run is not resumed', file=sys.stderr)
     return sorted(runs, key=lambda d: d.stat().st_mtime)
 
 
@@ -77,13 +138,14 @@ def choose_run_dir(results, exp_id, run_name, profile, fresh=False,
     ID and profile is resumed unless FRESH=1; a new folder gets a timestamp.
     """
     if resume:
-        snapshot = Path(resume)
-        if not snapshot.is_file():
-            raise VoxError(f'RESUME={resume}: no such snapshot file')
-        return snapshot.parent, snapshot, f'resuming from {snapshot}'
-    base = results_root(results) / exp_id
-    if run_name:
-        run_dir = base / run_name
+        return resume_from(resume, run_name, fresh)
+    run_dir = run_folder(results, exp_id, run_name, profile)
+    if run_name is not None:
+        if fresh and foreign_files(run_dir):
+            raise VoxError(f'RUN={run_name} with FRESH=1: {run_dir} already '
+                           f'holds a run and FRESH=1 asks for a new one; '
+                           f'nothing was written; give a new RUN=name, or '
+                           f'drop FRESH=1 to resume it')
         if any(run_dir.glob('snapshot_iter_*')):
             return run_dir, None, f'resuming run {run_name}'
         return run_dir, None, f'starting run {run_name}'
@@ -93,8 +155,27 @@ def choose_run_dir(results, exp_id, run_name, profile, fresh=False,
             return previous[-1], None, (
                 f'resuming the unfinished run {previous[-1].name} '
                 f'(FRESH=1 starts a new one)')
-    run_dir = new_run_dir(base, profile)
     return run_dir, None, f'starting run {run_dir.name}'
+
+
+def resume_from(resume, run_name, fresh):
+    """RESUME=snapshot: continues in the snapshot's own run folder, so a
+    RUN= naming another folder, or FRESH=1, would be ignored: refused."""
+    snapshot = Path(resume)
+    if not snapshot.is_file():
+        raise VoxError(f'RESUME={resume}: no such snapshot file')
+    if fresh:
+        raise VoxError(f'RESUME={resume} with FRESH=1: RESUME= continues a '
+                       f'run, FRESH=1 starts a new one; give one of them')
+    if run_name is not None and run_name != snapshot.parent.name:
+        raise VoxError(f'RESUME={resume} continues in {snapshot.parent}, '
+                       f'not RUN={run_name}; drop RUN= (or RESUME= to '
+                       f'start or resume RUN={run_name})')
+    if not is_run_folder(snapshot.parent):
+        raise VoxError(f'RESUME={resume}: {snapshot.parent} is not a vox '
+                       f'run folder (no {", ".join(RUN_FILES)}); nothing '
+                       f'was written; give a snapshot_iter_* file of a run')
+    return snapshot.parent, snapshot, f'resuming from {snapshot}'
 
 
 def new_run_dir(base, profile):
@@ -109,13 +190,22 @@ def new_run_dir(base, profile):
 
 
 def make_run_dir(run_dir):
-    """Creates the folder and proves it is writable before any training.
+    """Creates the folder and proves it is writable before any training;
+    refuses a folder that holds anything but a vox run (a user's folder
+    given as RUN=) before writing a byte into it.
 
     Touches nothing a running job owns: the probe has a name of its own,
     and leftovers are removed only under the lock (:func:`remove_leftovers`).
     """
+    if run_dir.is_dir() and foreign_files(run_dir) and \
+            not is_run_folder(run_dir):
+        raise VoxError(f'{run_dir} is not a vox run folder (it holds '
+                       f'{", ".join(foreign_files(run_dir))}); nothing was '
+                       f'written; give a new RUN=name')
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
+        if not foreign_files(run_dir):  # new or empty: vox's from now on
+            (run_dir / MARKER).write_text(RUN_MAKER + '\n')
         fd, probe = tempfile.mkstemp(dir=run_dir, prefix='.write-test-')
         os.close(fd)
         os.unlink(probe)
@@ -149,7 +239,7 @@ def remove_leftovers(run_dir):
 
 
 #: What a run folder holds before its first iteration: nothing worth keeping.
-BEFORE_TRAINING = {'.lock', 'config.yaml', 'command.txt', 'environment.json',
+BEFORE_TRAINING = {MARKER, '.lock', 'config.yaml', 'command.txt', 'environment.json',
                    'labels.json', 'speakers.json'}
 
 
@@ -177,8 +267,8 @@ def check_recorded_config(run_dir, config):
         raw.pop('corpus', None)  # run facts written beside the config
         old = to_dict(from_dict(ExperimentConfig, raw, str(recorded)))
     except (OSError, yaml.YAMLError, VoxError) as e:
-        raise VoxError(f'{recorded}: unreadable ({e}); give another RUN=name '
-                       f'or FRESH=1 for a new run') from None
+        raise VoxError(f'{recorded}: unreadable ({e}); give a new RUN=name '
+                       f'for a new run') from None
     new = to_dict(config)
     if old != new:
         keys = differing_keys(old, new)
@@ -186,7 +276,7 @@ def check_recorded_config(run_dir, config):
             f'{run_dir} holds a run of {old["id"]} ({old["profile"]}), not '
             f'{new["id"]} ({new["profile"]}) as configured now (differs in '
             f'{", ".join(keys[:5])}{" ..." if len(keys) > 5 else ""}); '
-            f'nothing was written; give another RUN=name, or FRESH=1')
+            f'nothing was written; give a new RUN=name for a new run')
 
 
 def differing_keys(a, b, prefix=''):
@@ -205,15 +295,21 @@ def check_recorded_labels(run_dir, labels):
     recorded = run_dir / 'labels.json'
     if not recorded.exists():
         return
-    with open(recorded) as f:
-        old = json.load(f)
+    try:
+        with open(recorded) as f:
+            old = json.load(f)
+        sizes = tuple(len(v) for v in old.values())
+    except (OSError, UnicodeDecodeError, ValueError, TypeError,
+            AttributeError) as e:
+        raise VoxError(f'{recorded}: unreadable ({e}); give a new RUN=name '
+                       f'for a new run') from None
     if old != labels.names:
         raise VoxError(
             f'{run_dir} was trained on a corpus with classes '
-            f'{tuple(len(v) for v in old.values())}, this corpus has '
+            f'{sizes}, this corpus has '
             f'{labels.n_classes} (or other names); nothing was written; '
-            f'give the run\'s corpus (see its config.yaml), another '
-            f'RUN=name, or FRESH=1')
+            f'give the run\'s corpus (see its config.yaml), or a new '
+            f'RUN=name for a new run')
 
 
 def check_disk_space(run_dir, trainer, snapshots_kept):

@@ -85,12 +85,20 @@ def read_labels(path):
     return LabelSpace(names)
 
 
-def load_models(run_dir, snapshot=None, device=None):
-    """(run, {name: link}) with weights from ``snapshot`` or the newest one."""
+def load_models(run_dir, snapshot=None, device=None,
+                choose_older='give an older snapshot with --snapshot'):
+    """(run, {name: link}) with weights from ``snapshot`` or the newest one;
+    ``choose_older``: how the command's user picks another snapshot."""
     given = Path(run_dir)
     run = load_run(given)
     if snapshot is None:
         snapshot = given if given.is_file() else newest_snapshot(run.path)
+    try:  # a snapshot cut by a crash has no zip directory at its end
+        with open(snapshot, 'rb') as f:
+            zipfile.ZipFile(f).close()
+    except (OSError, zipfile.BadZipFile) as e:
+        raise VoxError(f'{snapshot}: unreadable ({e}); '
+                       f'{choose_older}') from None
     module = run.trainer_module
     models = module.build_models(run.config, run.labels.n_classes)
     for name, link in models.items():
@@ -101,8 +109,8 @@ def load_models(run_dir, snapshot=None, device=None):
             raise VoxError(f'{snapshot}: does not hold the {name} of a '
                            f'{run.config.kind} run ({e})') from None
         except (OSError, EOFError, zipfile.BadZipFile) as e:  # cut by a crash
-            raise VoxError(f'{snapshot}: unreadable ({e}); give an older '
-                           f'snapshot with --snapshot') from None
+            raise VoxError(f'{snapshot}: unreadable ({e}); '
+                           f'{choose_older}') from None
         if device is not None:
             link.to_device(device)
     return run, models
