@@ -2,7 +2,7 @@ import os
 
 import pytest
 
-import vox  # noqa: F401  (compat before chainer)
+import vox.compat  # noqa: F401  (before chainer: Chainer today)
 
 
 @pytest.fixture(scope='session', autouse=True)
@@ -34,3 +34,15 @@ def pytest_collection_modifyitems(config, items):
         # checkout under a folder called gpu would skip every test.
         if item.get_closest_marker('gpu') is not None:
             item.add_marker(skip)
+
+
+@pytest.fixture
+def fast_kernels():
+    """vox.cpu_fast installed for the test (a run installs it; importing
+    vox does not), the previous state restored after."""
+    from vox import cpu_fast
+    was = cpu_fast.installed()
+    cpu_fast.install()
+    yield cpu_fast
+    if not was:
+        cpu_fast.uninstall()

@@ -187,6 +187,39 @@ def test_function_local_imports_only_defer_heavy_or_optional_modules():
     assert bad == []
 
 
+def _imports_compat_first(name):
+    """Whether module ``name`` imports vox.compat at top level before its
+    first top-level ``import chainer``."""
+    for i in imports_of(name):
+        if i.local:
+            continue
+        if i.target == 'vox.compat':
+            return True
+        if i.target == 'chainer' or i.target.startswith('chainer.'):
+            return False
+    return False
+
+
+def test_chainer_is_imported_after_vox_compat():
+    # `import vox` runs nothing (tests/test_import_side_effects.py), so a
+    # module that imports Chainer needs vox.compat first: itself, or a
+    # package above it (Python imports the packages first).
+    late = []
+    for name in MODULES:
+        if name in ('vox.compat',):
+            continue
+        if not any(not i.local and (i.target == 'chainer' or
+                                    i.target.startswith('chainer.'))
+                   for i in imports_of(name)):
+            continue
+        parts = name.split('.')
+        packages = ['.'.join(parts[:k]) for k in range(2, len(parts))]
+        if not any(p in MODULES and _imports_compat_first(p)
+                   for p in packages) and not _imports_compat_first(name):
+            late.append(name)
+    assert late == []
+
+
 def test_the_commands_say_why_they_defer():
     text = (VOX / 'commands' / '__init__.py').read_text()
     assert 'inside its functions' in text and 'vox --help' in text

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import soundfile
 
-import vox  # noqa: F401  (compat before chainer)
+import vox.compat  # noqa: F401  (before chainer: Chainer today)
 from vox.cli import main as cli
 from vox.config import load_config, to_dict
 from vox.data import audio

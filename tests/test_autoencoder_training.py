@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import soundfile
 
-import vox  # noqa: F401  (compat before chainer)
+import vox.compat  # noqa: F401  (before chainer: Chainer today)
 import chainer
 
 from vox.data import audio

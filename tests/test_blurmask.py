@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import vox  # noqa: F401  (compat before chainer)
+import vox.compat  # noqa: F401  (before chainer: Chainer today)
 from vox.data import audio
 from vox.blurmask import objective as obj
 from vox.config.blurmask import (BlurMaskConfig, load_blurmask_config,

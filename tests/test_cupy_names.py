@@ -28,7 +28,7 @@ import pytest
 
 cupy = pytest.importorskip('cupy')
 
-import vox  # noqa: E402  (compat before chainer)
+import vox.compat  # noqa: E402,F401  (before chainer: Chainer today)
 import chainer  # noqa: E402
 from chainer.backends import cuda  # noqa: E402
 

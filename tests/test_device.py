@@ -8,7 +8,7 @@ import types
 
 import pytest
 
-import vox  # noqa: F401  (compat before chainer)
+import vox.compat  # noqa: F401  (before chainer: Chainer today)
 import chainer
 from chainer.backends import cuda
 

@@ -11,7 +11,7 @@ import pytest
 import soundfile
 import yaml
 
-import vox  # noqa: F401  (compat before chainer)
+import vox.compat  # noqa: F401  (before chainer: Chainer today)
 from vox.faithfulness import check as vcheck
 from vox.reports.compare import compare
 from vox.config import EXPERIMENTS_DIR

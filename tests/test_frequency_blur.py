@@ -9,7 +9,7 @@ import math
 import numpy
 import pytest
 
-import vox  # noqa: F401  (compat before chainer)
+import vox.compat  # noqa: F401  (before chainer: Chainer today)
 import chainer
 from chainer import gradient_check
 

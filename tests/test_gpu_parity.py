@@ -41,7 +41,7 @@ import os
 import numpy
 import pytest
 
-import vox  # noqa: F401  (compat before chainer)
+import vox.compat  # noqa: F401  (before chainer: Chainer today)
 import chainer
 from chainer.backends import cuda
 

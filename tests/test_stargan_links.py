@@ -6,7 +6,7 @@ at the blog's sizes, except where ERRATA.md decides otherwise (commented).
 import numpy
 import pytest
 
-import vox  # noqa: F401  (compat before chainer)
+import vox.compat  # noqa: F401  (before chainer: Chainer today)
 import chainer
 import chainer.functions as F
 import chainer.links as L

@@ -14,7 +14,7 @@ import pytest
 import soundfile
 import yaml
 
-import vox  # noqa: F401  (compat before chainer)
+import vox.compat  # noqa: F401  (before chainer: Chainer today)
 from vox.data import audio
 from vox.cli import main as vox_main
 from vox.config import ConfigError, load_config

@@ -185,7 +185,6 @@ def bench_experiment(exp_id, args):
 
     with tempfile.TemporaryDirectory(prefix='vox-bench-') as tmp:
         trainer = module.build_trainer(config, data, Path(tmp), device)
-        runner.attach_guards(trainer, data, config)
         updater = trainer.updater
         out['parameters'] = {
             name: int(sum(p.size for p in opt.target.params()))
@@ -327,7 +326,6 @@ def vram_experiment(exp_id, frames, args):
     from vox.runs import runner
     from vox.config import load_config
     from vox.base.device import get_device
-    from vox.training.common import make_optimizer
     from vox.training.stargan import build_models, check_crop_frames
     from vox.updaters.stargan import StarGANUpdater
 
@@ -344,8 +342,13 @@ def vram_experiment(exp_id, frames, args):
     gen, dis = models['generator'], models['discriminator']
     gen.to_device(device)
     dis.to_device(device)
-    opt_gen = make_optimizer(config.train, gen)
-    opt_dis = make_optimizer(config.train, dis)
+    train = config.train
+    opt_gen = chainer.optimizers.RMSprop(lr=train.lr, alpha=train.alpha,
+                                         eps=train.eps)
+    opt_gen.setup(gen)
+    opt_dis = chainer.optimizers.RMSprop(lr=train.lr, alpha=train.alpha,
+                                         eps=train.eps)
+    opt_dis.setup(dis)
     rng = np.random.RandomState(1)
     combos = np.stack([rng.randint(n, size=256) for n in BLOG_N_CLASSES],
                       axis=1).astype(np.int32)
@@ -540,6 +543,8 @@ def machine(args):
 
 
 def main(argv=None):
+    from vox import cpu_fast
+    cpu_fast.install_for_run()  # the kernels a run uses
     ap = argparse.ArgumentParser(
         description=__doc__.split('\n')[0],
         formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -581,7 +586,7 @@ def main(argv=None):
     ap.add_argument('--result', help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
 
-    import vox  # noqa: F401  (compat before chainer)
+    from vox import compat  # noqa: F401  (before chainer: Chainer today)
     if args.child or args.child_vram:  # one experiment, in its own process
         if args.child:
             result = bench_experiment(args.child, args)

@@ -17,7 +17,7 @@ import time
 
 import numpy
 
-import vox  # noqa: F401  (compat before chainer)
+import vox.compat  # noqa: F401  (before chainer: Chainer today)
 import chainer
 
 from vox.functions import frequency_blur
@@ -123,6 +123,8 @@ def max_rel_err(a, b):
 
 
 def main():
+    from vox import cpu_fast
+    cpu_fast.install_for_run()  # the kernels a run uses
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--K', type=int, default=256)
     ap.add_argument('--T', type=int, default=64)

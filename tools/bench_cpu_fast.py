@@ -21,15 +21,22 @@ import time
 
 import numpy
 
-import vox  # noqa: F401  (compat before chainer; installs vox.cpu_fast)
+import vox.compat  # noqa: F401  (before chainer: Chainer today)
 import chainer
 
 from vox import cpu_fast
 from vox.base.labels import BLOG_N_CLASSES
 from vox.config import load_config
-from vox.training.common import make_optimizer
 
 EXPERIMENTS = ('e19098ab', 'bc7db4a2', '54314b33', 'cfcefd21')
+
+
+def make_optimizer(train, link):
+    """RMSprop as the recipes build it (vox/training/<kind>.py)."""
+    opt = chainer.optimizers.RMSprop(lr=train.lr, alpha=train.alpha,
+                                     eps=train.eps)
+    opt.setup(link)
+    return opt
 
 
 def build_steps(exp_id):

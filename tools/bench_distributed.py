@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import vox  # noqa: E402,F401  (compat before chainer)
+import vox.compat  # noqa: E402,F401  (before chainer: Chainer today)
 import chainer  # noqa: E402
 import numpy as np  # noqa: E402
 
@@ -76,8 +76,9 @@ def training_split(parallel, exp_id, profile, iterations):
     device = chainer.get_device('@numpy')
     seed_everything(config.seed, device)
     module = trainer_module(config.kind)
-    with distributed.using(parallel), tempfile.TemporaryDirectory() as out:
-        trainer = module.build_trainer(config, data, Path(out), device)
+    with tempfile.TemporaryDirectory() as out:
+        trainer = parallel.apply(
+            module.build_trainer(config, data, Path(out), device))
     comm = parallel.comm
     spent = []
     original = comm.multi_node_mean_grad
@@ -145,6 +146,8 @@ def project(perf_json, ranks=range(1, 9)):
 
 
 def main():
+    from vox import cpu_fast
+    cpu_fast.install_for_run()  # the kernels a run uses
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--project', metavar='PERFORMANCE_JSON',
                    help='print the projection table (no MPI needed)')

@@ -18,12 +18,14 @@ import sys
 import tempfile
 import time
 
-import vox  # noqa: F401  (compat before chainer)
+import vox.compat  # noqa: F401  (before chainer: Chainer today)
 
 from vox.data.prepare import prepare
 
 
 def main(argv=None):
+    from vox import cpu_fast
+    cpu_fast.install_for_run()  # the kernels a run uses
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('corpus', nargs='?', default='synth')
     ap.add_argument('--jobs', '-j', type=int, default=os.cpu_count())

@@ -22,7 +22,7 @@ import time
 
 import numpy as np
 
-import vox  # noqa: F401  (compat before chainer)
+import vox.compat  # noqa: F401  (before chainer: Chainer today)
 
 from vox.base.device import get_device
 from vox.blurmask import run as blurmask_run
@@ -67,6 +67,8 @@ def compare(m32, mse32, m64, mse64):
 
 
 def main(argv=None):
+    from vox import cpu_fast
+    cpu_fast.install_for_run()  # the kernels a run uses
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('id', nargs='?')
     p.add_argument('--profile')

@@ -15,7 +15,7 @@ import warnings
 warnings.simplefilter('error')  # the compat module must keep imports clean
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..'))
-import vox  # noqa: E402,F401
+import vox.compat  # noqa: E402,F401  (before chainer: Chainer today)
 import chainer  # noqa: E402
 import chainer.functions as F  # noqa: E402
 import chainer.links as L  # noqa: E402

@@ -29,7 +29,7 @@ import argparse
 
 import numpy
 
-import vox  # noqa: F401  (compat before chainer)
+import vox.compat  # noqa: F401  (before chainer: Chainer today)
 import chainer
 import chainer.functions as F
 
@@ -65,6 +65,8 @@ def channel_gap(fake, real):
 
 
 def main(argv=None):
+    from vox import cpu_fast
+    cpu_fast.install_for_run()  # the kernels a run uses
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('run', help='a 54314b33 (or cfcefd21) run folder')
     p.add_argument('--batches', type=int, default=12)

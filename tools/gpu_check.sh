@@ -139,7 +139,7 @@ mn_run() {
 # What ChainerMN's pure_nccl needs: mpi4py with an MPI library, CuPy's NCCL
 # module (whose get_unique_id returns bytes since CuPy 14), and the names
 # chainermn.nccl imports from it (_available).
-NCCL_PROBE='import vox; from mpi4py import MPI; print("MPI:", MPI.Get_library_version().splitlines()[0], "ranks", MPI.COMM_WORLD.size); from cupy.cuda import nccl; print("cupy.cuda.nccl: build", nccl.get_build_version(), "runtime", nccl.get_version(), "unique id", type(nccl.get_unique_id()).__name__); from chainermn import nccl as mn; print("chainermn.nccl available:", mn._available)'
+NCCL_PROBE='import vox.compat; from mpi4py import MPI; print("MPI:", MPI.Get_library_version().splitlines()[0], "ranks", MPI.COMM_WORLD.size); from cupy.cuda import nccl; print("cupy.cuda.nccl: build", nccl.get_build_version(), "runtime", nccl.get_version(), "unique id", type(nccl.get_unique_id()).__name__); from chainermn import nccl as mn; print("chainermn.nccl available:", mn._available)'
 
 if [ "$DRY" = 1 ]; then
     echo "gpu_check --dry-run: bundle $BUNDLE/: $(ls "$BUNDLE"/*.whl | wc -l) wheels, $(du -sk "$BUNDLE" | cut -f1) KiB"
@@ -163,7 +163,7 @@ if [ ${#MPICH_WHEELS[@]} -gt 0 ]; then
         say "MPI4PY_LIBMPI=$MPI4PY_LIBMPI"
     fi
 fi
-step versions 30 "$PYTHON" -c 'import vox, chainer, numpy, cupy, sys; from chainer.backends import cuda; from vox.base.device import get_device; d = get_device("@cupy:0"); print("python", sys.version.split()[0], "numpy", numpy.__version__, "chainer", chainer.__version__, "cupy", cupy.__version__, "cuda.available", cuda.available, "cudnn", cuda.cudnn_enabled, "device", d); print(cupy.cuda.runtime.getDeviceProperties(0)["name"])'
+step versions 30 "$PYTHON" -c 'import vox.compat, chainer, numpy, cupy, sys; from chainer.backends import cuda; from vox.base.device import get_device; d = get_device("@cupy:0"); print("python", sys.version.split()[0], "numpy", numpy.__version__, "chainer", chainer.__version__, "cupy", cupy.__version__, "cuda.available", cuda.available, "cudnn", cuda.cudnn_enabled, "device", d); print(cupy.cuda.runtime.getDeviceProperties(0)["name"])'
 step vs-torch 120 "$PYTHON" tools/vs_torch.py --device @cupy:0 --steps 10 --json "$RESULTS/vs_torch.json" --md "$WORK/vs_torch.md"
 # The generated corpus once, for the bench, the ChainerMN and smoke runs:
 # everything after it needs it, so its limit is generous (over 90 s on a

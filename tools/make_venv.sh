@@ -108,6 +108,6 @@ export PIP_CONSTRAINT="$PWD/$CONSTRAINTS"
 "${PIP[@]}" install -q "setuptools>=65,<81" wheel "$NUMPY_PIN" "cython>=3,<4"
 "${PIP[@]}" install -q --no-build-isolation -r requirements.txt $CUPY_PIN
 "${PIP[@]}" install -q --no-build-isolation --no-deps -e .
-"$VENV/bin/python" -W error -c 'import vox, chainer, numpy; print("vox: chainer", chainer.__version__, "numpy", numpy.__version__, "ready in '"$VENV"'")'
+"$VENV/bin/python" -W error -c 'import vox.compat, chainer, numpy; print("vox: chainer", chainer.__version__, "numpy", numpy.__version__, "ready in '"$VENV"'")'
 printf 'PYTHON=%s\nNUMPY=%s\nCUPY=%s\n' "$PYTHON" "$NUMPY" "${CUPY:-}" > "$VENV/.route"
 echo "$CONSTRAINTS${CUPY_PIN:+ $CUPY_PIN}" > "$VENV/.installed"

@@ -135,7 +135,7 @@ class Bench:
     def __init__(self, device_spec, torch_threads=None):
         # Deferred: torch is optional (only this measurement needs it), and
         # markdown() above must load without it for tools/gpu_summary.py.
-        import vox  # noqa: F401  compat shims (before chainer) + cpu_fast
+        from vox import compat  # noqa: F401  (before chainer: Chainer today)
         import chainer
         import torch
         from vox import cpu_fast
@@ -158,6 +158,7 @@ class Bench:
                 except ImportError:
                     print('vs_torch: no threadpoolctl: OpenBLAS keeps its '
                           'own thread count', file=sys.stderr)
+        cpu_fast.install_for_run()  # as a vox run does
         self.fast_default = cpu_fast.installed()
 
     # -- switches

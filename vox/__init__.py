@@ -1,5 +1,7 @@
-from vox import compat  # noqa: F401  (must run before chainer is imported)
-# Faster NumPy cores for convolutions, batch normalization, leaky ReLU and
-# RMSprop (docs/performance.md, "Making it fast", "Against PyTorch");
-# VOX_CHAINER_CPU_FAST=0 keeps Chainer's own.
-from vox import cpu_fast  # noqa: F401,E402
+"""vox: reruns the module/vox blog's voice-conversion experiments by ID.
+
+``import vox`` changes nothing outside vox: the Chainer workarounds
+(``vox.compat``) run when a vox module that needs Chainer is imported, and
+the faster CPU kernels (``vox.cpu_fast``) are installed by a run
+(``vox.cpu_fast.install_for_run``).
+"""

@@ -39,7 +39,20 @@ def _terminate(signum, frame):
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    return _run_with_sigterm(build_parser().parse_args(argv))
+
+
+def run_experiment(exp_id, recipe, argv=None):
+    """What experiments/<ID>/train.py runs: ``vox run exp_id`` (the same
+    options; ``argv`` default: the script's) with the ``recipe`` module
+    the script names.  Returns the exit status."""
+    args = build_parser().parse_args(
+        ['run', exp_id] + list(sys.argv[1:] if argv is None else argv))
+    args.recipe = recipe
+    return _run_with_sigterm(args)
+
+
+def _run_with_sigterm(args):
     _terminate.pid = os.getpid()
     try:
         previous = signal.signal(signal.SIGTERM, _terminate)

@@ -3,8 +3,9 @@
 Measured, not guessed (docs/performance.md, "Making it fast" and
 "Against PyTorch").  Every replacement computes what Chainer's code does
 (bit for bit where stated, else to float32 rounding), is tested against
-it in tests/test_cpu_fast.py, and is undone by ``uninstall()`` or not
-installed at all with ``VOX_CHAINER_CPU_FAST=0``.
+it in tests/test_cpu_fast.py, and is undone by ``uninstall()``.  Nothing
+is replaced on import: a run calls ``install_for_run()``, which leaves
+Chainer's code as it is under ``VOX_CHAINER_CPU_FAST=0``.
 
 Convolutions
 ------------
@@ -128,6 +129,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy
+from vox import compat  # noqa: F401  (before chainer: Chainer today)
 import chainer
 from chainer.backends import intel64 as _intel64
 from chainer.functions.activation import leaky_relu as _leaky_relu
@@ -645,5 +647,11 @@ def installed():
                _PATCHES.items())
 
 
-if os.environ.get('VOX_CHAINER_CPU_FAST', '1') != '0':
-    install()
+def install_for_run(environ=None):
+    """What a run does before it builds anything: installs these cores
+    unless ``VOX_CHAINER_CPU_FAST=0`` (then Chainer's own stay); returns
+    whether they are installed (environment.json records it)."""
+    environ = os.environ if environ is None else environ
+    if environ.get('VOX_CHAINER_CPU_FAST', '1') != '0':
+        install()
+    return installed()

@@ -1,7 +1,14 @@
-"""Entry script: python experiments/54314b33/train.py [--profile smoke] ..."""
+"""54314b33: the recipe vox/training/stargan.py with the numbers of
+config.yaml beside this file.  What ``make exp-54314b33`` runs:
+
+    python experiments/54314b33/train.py [--profile smoke] ...
+
+with the options of ``vox run 54314b33`` (``vox run --help``).
+"""
 import sys
 
-from vox.cli import main
+from vox.cli import run_experiment
+from vox.training import stargan
 
 if __name__ == '__main__':
-    sys.exit(main(['run', '54314b33'] + sys.argv[1:]))
+    sys.exit(run_experiment('54314b33', stargan))

@@ -1,12 +1,15 @@
-"""Entry script: python experiments/blurmask-7/train.py [--profile smoke] ...
+"""blurmask-7: the recipe vox/blurmask/run.py with the numbers of
+config.yaml beside this file.  What ``make exp-blurmask-7`` runs:
 
-Same options as ``vox run blurmask-7`` (``--input file.wav`` blurs a WAV
-instead of the corpus utterance).
+    python experiments/blurmask-7/train.py [--profile smoke] ...
+
+with the options of ``vox run blurmask-7`` (``vox run --help``).
+``--input file.wav`` blurs a WAV instead of the corpus utterance.
 """
 import sys
 
-import vox  # noqa: F401  (compat before chainer)
-from vox.cli import main
+from vox.cli import run_experiment
+from vox.blurmask import run
 
 if __name__ == '__main__':
-    sys.exit(main(['run', 'blurmask-7'] + sys.argv[1:]))
+    sys.exit(run_experiment('blurmask-7', run))

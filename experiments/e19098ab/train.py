@@ -1,7 +1,14 @@
-"""Entry script: python experiments/e19098ab/train.py [--profile smoke] ..."""
+"""e19098ab: the recipe vox/training/classifier.py with the numbers of
+config.yaml beside this file.  What ``make exp-e19098ab`` runs:
+
+    python experiments/e19098ab/train.py [--profile smoke] ...
+
+with the options of ``vox run e19098ab`` (``vox run --help``).
+"""
 import sys
 
-from vox.cli import main
+from vox.cli import run_experiment
+from vox.training import classifier
 
 if __name__ == '__main__':
-    sys.exit(main(['run', 'e19098ab'] + sys.argv[1:]))
+    sys.exit(run_experiment('e19098ab', classifier))

@@ -15,6 +15,7 @@ each way it can fail gets its own message:
 """
 import importlib
 
+from vox import compat  # noqa: F401  (before chainer: Chainer today)
 import chainer
 from chainer.backends import cuda
 

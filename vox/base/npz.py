@@ -13,6 +13,7 @@ reads it unchanged.
 import zipfile
 
 import numpy
+from vox import compat  # noqa: F401  (before chainer: Chainer today)
 from chainer.serializers import DictionarySerializer
 
 

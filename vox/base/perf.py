@@ -27,6 +27,7 @@ import os
 import platform
 import re
 
+from vox import compat  # noqa: F401  (before chainer: Chainer today)
 import chainer
 import chainer.links as L
 import numpy

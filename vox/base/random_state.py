@@ -6,6 +6,7 @@ positions, training order) store a generator as its ``get_state()`` tuple
 so a resumed run draws exactly what an uninterrupted one would.
 """
 import numpy as np
+from vox import compat  # noqa: F401  (before chainer: Chainer today)
 from chainer import serializer as chainer_serializer
 
 

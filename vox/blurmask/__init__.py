@@ -15,3 +15,4 @@ large).  Points that end with small ``m`` are the ones the network needs.
 
 Decisions are in docs/blurmask.md.
 """
+from vox import compat  # noqa: F401  (before chainer: Chainer today)

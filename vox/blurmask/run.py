@@ -24,6 +24,7 @@ import numpy as np
 import chainer
 import chainer.functions as F
 
+from vox import cpu_fast
 from vox.base.device import get_device
 from vox.base.errors import VoxError
 from vox.base.paths import REPO
@@ -256,6 +257,9 @@ def run(exp_id, profile=None, device=None, corpus=None, run_name=None,
         load_blurmask_config(exp_id, profile)
     if input_wav:
         cfg.input.source, cfg.input.path = 'wav', str(input_wav)
+    # vox's CPU kernels for Chainer's (VOX_CHAINER_CPU_FAST=0: Chainer's);
+    # environment.json records which.
+    cpu_fast.install_for_run()
     device = get_device(device)
     device.use()
     x_raw, input_facts = load_input(cfg, corpus)

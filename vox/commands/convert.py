@@ -57,11 +57,13 @@ def load_stargan_run(run_dir):
 
 
 def main(args):
+    from vox import cpu_fast
     from vox.base.device import get_device
     from vox.base.labels import GROUPS
     from vox.data import audio
     from vox.inference.conversion import SpeakerTable, convert_wave
     from vox.training.store import load_models
+    cpu_fast.install_for_run()  # the kernels training used
     device = get_device(args.device)
     if args.snapshot and not Path(args.snapshot).is_file():
         raise VoxError(f'--snapshot {args.snapshot}: no such file')

@@ -47,6 +47,7 @@ def register(sub):
 
 
 def main(args):
+    from vox import cpu_fast
     from vox.base.device import get_device
     from vox.evaluation import balance, output, procedure
     from vox.reports import conversion_quality
@@ -62,6 +63,7 @@ def main(args):
         raise VoxError(f'--out {args.out}: is a file; --out is the folder '
                        f'evaluation.json and summary.md are written to: '
                        f'give a new or existing folder')
+    cpu_fast.install_for_run()  # the kernels training used
     device = get_device(args.device)
     run = load_run(args.run)
     if run.config.kind != 'stargan':

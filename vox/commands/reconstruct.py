@@ -71,6 +71,7 @@ def time_stride(autoencoder):
 
 def _run_frames(autoencoder, mag, device):
     """Model on ``mag`` (T, 256), T a multiple of the stride -> (y, z)."""
+    from vox import compat  # noqa: F401  (before chainer: Chainer today)
     import chainer
     x = device.send(np.ascontiguousarray(mag[None, None], dtype=np.float32))
     with chainer.using_config('train', False), chainer.no_backprop_mode():
@@ -84,6 +85,7 @@ def reconstruct_magnitude(autoencoder, mag, device=None, chunk=CHUNK,
                           context=CONTEXT):
     """(reconstructed magnitude (T, 256), latent (C, T / s)) of a whole
     utterance's magnitude; T must be a multiple of the time stride s."""
+    from vox import compat  # noqa: F401  (before chainer: Chainer today)
     import chainer
     device = chainer.get_device(device or '@numpy')
     s = time_stride(autoencoder)
@@ -130,6 +132,7 @@ def reconstruct_wave(autoencoder, wave, device=None):
 def main(args):
     from pathlib import Path
 
+    from vox import cpu_fast
     from vox.data import audio
     from vox.base.device import get_device
     from vox.training.store import load_models, load_run
@@ -140,6 +143,7 @@ def main(args):
     if args.latent:
         check_output_file(args.latent, [args.input, args.snapshot,
                                         args.output], '--latent', create=True)
+    cpu_fast.install_for_run()  # the kernels training used
     device = get_device(args.device)
     run = load_run(args.run)
     if run.config.kind != 'autoencoder':

@@ -55,11 +55,13 @@ def with_judge(config, judge):
 
 def main(args):
     from vox.base.errors import VoxError
-    from vox.blurmask.run import run as run_blurmask
+    from vox.blurmask import run as blurmask_recipe
     from vox.config import load_config
     from vox.config.blurmask import BlurMaskConfig
     from vox.runs.runner import run as run_trainer
     config = load_config(args.id, args.profile)  # the kind picks the schema
+    # experiments/<ID>/train.py names its recipe; `vox run` takes the kind's.
+    recipe = getattr(args, 'recipe', None)
     common = dict(device=args.device, corpus=args.corpus, run_name=args.run,
                   results=args.results, argv=sys.argv)
     if isinstance(config, BlurMaskConfig):  # ... and the loop, once
@@ -68,7 +70,11 @@ def main(args):
                            f'experiments; blur-mask runs are one process')
         if args.judge:
             with_judge(config, args.judge)  # says it is for StarGAN runs
-        run_blurmask(config, input_wav=args.input, **common)
+        if recipe not in (None, blurmask_recipe):
+            raise VoxError(f'{args.id}: a blurmask experiment; its entry '
+                           f'script names the recipe {recipe.__name__}, not '
+                           f'{blurmask_recipe.__name__}')
+        blurmask_recipe.run(config, input_wav=args.input, **common)
         return 0
     if args.input:
         raise VoxError(f'--input is for blurmask experiments only, not '
@@ -78,7 +84,9 @@ def main(args):
     if args.distributed:  # one rank of mpiexec -n N
         from vox.runs.distributed import run_distributed
         run_distributed(config, fresh=args.fresh, resume=args.resume,
-                        communicator=args.communicator, **common)
+                        communicator=args.communicator, recipe=recipe,
+                        **common)
         return 0
-    run_trainer(config, fresh=args.fresh, resume=args.resume, **common)
+    run_trainer(config, fresh=args.fresh, resume=args.resume, recipe=recipe,
+                **common)
     return 0

@@ -10,3 +10,4 @@ survive?
 
 The words are in :mod:`vox.reports.conversion_quality`.
 """
+from vox import compat  # noqa: F401  (before chainer: Chainer today)

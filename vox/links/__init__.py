@@ -1,0 +1,1 @@
+from vox import compat  # noqa: F401  (before chainer: Chainer today)

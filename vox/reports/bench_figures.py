@@ -8,6 +8,7 @@ device.
   divided by the same at four times that crop: what cutting the time
   axis to a quarter saves.
 """
+from vox import compat  # noqa: F401  (before chainer: Chainer today)
 import chainer
 import chainer.functions as F
 import numpy as np

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import yaml
 
+from vox import cpu_fast
 from vox.base.errors import VoxError
 from vox.base.files import MARKER, foreign_files, made_by
 from vox.base.paths import REPO, git_revision
@@ -44,7 +45,10 @@ def environment(device):
     return {'python': platform.python_version(), 'platform':
             platform.platform(), 'processor': platform.processor(),
             'cpu_count': os.cpu_count(), 'device': str(device),
-            'packages': versions, 'git_revision': git_revision()}
+            'packages': versions, 'git_revision': git_revision(),
+            # vox's CPU kernels in place of Chainer's (the run installs
+            # them; VOX_CHAINER_CPU_FAST=0: Chainer's own)
+            'chainer_cpu_fast': cpu_fast.installed()}
 
 
 def results_root(results=None):

@@ -1,13 +1,14 @@
-"""Runs a Trainer experiment: corpus -> features -> run folder -> trainer.
+"""What every Trainer experiment shares around its recipe:
+:func:`train_in_run_folder`.
 
 Results land in ``<results>/<ID>/<run>/`` (vox/runs/folders.py) with the
 resolved config, the command line, package versions and git revision,
 Chainer's ``log``, the PlotReport PNGs, samples, snapshots and a summary
-beside the blog's figures.  This module is the run loop around the
-Trainer: seeding, the guards, resuming and what is written at the end.
+beside the blog's figures.  The recipe (vox/training/<kind>.py) builds the
+Trainer with every extension; this module chooses and locks the folder,
+loads the data, seeds, resumes, trains and writes the summary.
 """
 import dataclasses
-import io
 import random
 import sys
 import time
@@ -15,26 +16,22 @@ from pathlib import Path
 
 import chainer
 import numpy as np
-from chainer.training import extensions
 
+from vox import cpu_fast
 from vox.base.device import get_device
 from vox.base.errors import Stopped, VoxError
 from vox.base.files import resolved
 from vox.base.labels import GROUPS
 from vox.base.memory import check_fits
-from vox.base.npz import save_npz
 from vox.config import ExperimentConfig, load_config
 from vox.data.sources import cache_dir, load_data
-from vox.extensions.guards import (GracefulStop, NonFiniteGuard,
-                                   RandomStates, RememberingConverter,
-                                   StopRequested)
+from vox.extensions.guards import StopRequested
 from vox.reports.report import write_report
 from vox.reports.summary import write_summary
 from vox.runs.folders import (check_disk_space, check_recorded_config,
                               check_recorded_labels, choose_run_dir,
                               lock_run_dir, make_run_dir, remove_if_untrained,
                               remove_leftovers, write_run_info)
-from vox.training.distributed import current as current_parallel
 from vox.training.registry import trainer_module
 from vox.training.store import snapshots
 
@@ -47,38 +44,44 @@ def seed_everything(seed, device):
         device.xp.random.seed(seed)
 
 
-def attach_guards(trainer, data, config, parallel=None):
-    """NonFiniteGuard, RandomStates and GracefulStop; in a distributed run
-    (``parallel``, default: this process's) each rank saves its own
-    non-finite batch, only rank 0 writes the stop snapshot and every rank
-    stops at the same iteration."""
-    parallel = parallel or current_parallel()
-    updater = trainer.updater
-    updater.converter = RememberingConverter(updater.converter)
-    batch_file = 'nonfinite_batch_iter_{iteration}' + (
-        f'_rank{parallel.rank}.npz' if parallel.size > 1 else '.npz')
-    trainer.extend(NonFiniteGuard(updater.converter, batch_file))
-    trainer.extend(RandomStates({'crops': data.train.rng,
-                                 'order': data.order_rng}))
-    stop_snapshot = extensions.snapshot(
-        filename='snapshot_iter_{.updater.iteration}',
-        n_retains=config.report.snapshots_kept, savefun=save_npz)
-    if not parallel.is_writer:
-        def stop_snapshot(trainer):  # rank 0 writes the run folder
-            pass
-    trainer.extend(GracefulStop(stop_snapshot, agree=parallel.any))
-
-
 def run(exp_id, profile=None, device=None, corpus=None, run_name=None,
-        results=None, argv=None, fresh=False, resume=None):
+        results=None, argv=None, fresh=False, resume=None, recipe=None):
     """Trains experiment ``exp_id`` (an ID or a config.yaml, or a loaded
-    ExperimentConfig); returns the run folder."""
+    ExperimentConfig) with ``recipe`` (default: its kind's, from
+    vox/training/registry.py); returns the run folder."""
     config = exp_id if isinstance(exp_id, ExperimentConfig) else \
         load_config(exp_id, profile)
     if not isinstance(config, ExperimentConfig):
         raise VoxError(f'{exp_id}: a {config.kind} experiment, not one '
                        f'trained by a Trainer')
-    trainer_module(config.kind, config.id)
+    return train_in_run_folder(
+        recipe_of(config, recipe), config, device=device, corpus=corpus,
+        run_name=run_name, results=results, argv=argv, fresh=fresh,
+        resume=resume)
+
+
+def recipe_of(config, recipe=None):
+    """The recipe for ``config``: its kind's, which ``recipe`` (an entry
+    script's) must be."""
+    kinds = trainer_module(config.kind, config.id)
+    if recipe is not None and recipe is not kinds:
+        raise VoxError(f'{config.id}: a {config.kind} experiment; its entry '
+                       f'script names the recipe {recipe.__name__}, not '
+                       f'{kinds.__name__}')
+    return kinds
+
+
+def train_in_run_folder(recipe, config, device=None, corpus=None,
+                        run_name=None, results=None, argv=None, fresh=False,
+                        resume=None):
+    """Everything a Trainer experiment does around its recipe: choose,
+    create and lock the run folder (resuming its newest snapshot unless
+    ``fresh``; ``resume``: a snapshot file), load the data, seed, build the
+    Trainer with ``recipe.build_trainer``, record the provenance, train,
+    write the summary and report.  Returns the run folder."""
+    # vox's CPU kernels for Chainer's (VOX_CHAINER_CPU_FAST=0: Chainer's
+    # own); environment.json records which.
+    cpu_fast.install_for_run()
     device = get_device(device)
     run_dir, snapshot, what = choose_run_dir(
         results, config.id, run_name, config.profile, fresh, resume)
@@ -90,8 +93,8 @@ def run(exp_id, profile=None, device=None, corpus=None, run_name=None,
         with lock_run_dir(run_dir):
             try:
                 remove_leftovers(run_dir)
-                return _train(config, device, run_dir, snapshot, what,
-                              corpus, argv)
+                return _train(recipe, config, device, run_dir, snapshot,
+                              what, corpus, argv)
             except BaseException:
                 remove_if_untrained(created)  # no empty run folder left
                 raise
@@ -233,72 +236,55 @@ def load_snapshot(trainer, config, run_dir, snapshot):
     return None
 
 
-def _train(config, device, run_dir, snapshot, what, corpus, argv,
-           parallel=None, notes=None):
-    """Trains in ``run_dir``; ``parallel``: this rank's hooks in a
-    distributed run (vox/runs/distributed.py), where every rank runs this
-    and only rank 0 reads and writes the folder; ``notes(data)``: lines it
-    prints at start-up."""
-    parallel = parallel or current_parallel()
-    writer = parallel.is_writer
-    # The folder's record and the snapshot are checked against this config
-    # before anything is written: a mismatched resume writes nothing.
-    if writer:
-        check_recorded_config(run_dir, config)
-        data = load_data(config.data, config.seed, corpus)  # cache first
-    parallel.broadcast(None)
-    if not writer:
-        data = load_data(config.data, config.seed, corpus)
-    if writer:
-        check_label_space(data.labels, config.kind)
-    check_batch_size(config, data)
-    check_models_fit(config, data.labels.n_classes)
-    if writer:
-        check_recorded_labels(run_dir, data.labels)
-        print(f'vox: {config.id} ({config.profile}): {what} in {run_dir}')
-        print(f'vox: corpus {data.manifest} classes '
-              f'{data.labels.n_classes}, {len(data.train)} training / '
-              f'{len(data.validation)} validation crops, device {device}')
-        for line in (notes(data) if notes else []):
-            print(f'vox: {line}')
-    seed_everything(config.seed, device)
-    trainer = trainer_module(config.kind).build_trainer(
-        config, data, run_dir, device)
-    attach_guards(trainer, data, config, parallel)
-    # The snapshot to resume from, RESUME= or else the newest one in the
-    # folder that loads, is loaded here, before trainer.run, which is why
-    # the snapshot extension has no autoload (vox/training/common.py).
-    # Chainer's autoload happens inside trainer.run, in the snapshot
-    # extension's initialize at priority -100, after extensions of higher
-    # priority have initialised from their fresh state: ExponentialShift
-    # sets the optimizer's lr from its not-yet-loaded schedule (the lr
-    # itself is not in the snapshot), so a resumed cfcefd21 trained with
-    # the undecayed lr until the next decay.
-    if writer:
-        check_disk_space(run_dir, trainer, config.report.snapshots_kept)
-        snapshot = load_snapshot(trainer, config, run_dir, snapshot)
-    snapshot = parallel.broadcast(snapshot)
-    if snapshot is not None and parallel.size > 1:
-        # The other ranks load rank 0's bytes: no shared folder needed.
-        blob = parallel.broadcast(
-            Path(snapshot).read_bytes() if writer else None)
-        if not writer:
-            chainer.serializers.load_npz(io.BytesIO(blob), trainer)
-    if writer:
-        if snapshot is not None:
-            print(f'vox: resumed from {Path(snapshot).name} (iteration '
-                  f'{trainer.updater.iteration})', flush=True)
-        write_run_info(run_dir, config, data, device, argv or sys.argv)
-    start = time.time()
+def announce(config, data, device, run_dir, what):
+    print(f'vox: {config.id} ({config.profile}): {what} in {run_dir}')
+    print(f'vox: corpus {data.manifest} classes '
+          f'{data.labels.n_classes}, {len(data.train)} training / '
+          f'{len(data.validation)} validation crops, device {device}')
+
+
+def train(trainer, say=True):
+    """``trainer.run()``; Ctrl-C or SIGTERM (GracefulStop) as Stopped,
+    with the message only if ``say`` (a distributed run: rank 0)."""
     try:
         trainer.run(show_loop_exception_msg=False)
     except StopRequested as e:
         # Not finished: a non-zero status (128 + the signal, as the shell
         # gives) keeps `make exp-X && next-step` from going on.
-        # Every rank stops; rank 0 alone says so.
-        raise Stopped(f'{e}; rerun the same command to resume' if writer
+        raise Stopped(f'{e}; rerun the same command to resume' if say
                       else '', 128 + e.signum) from None
-    if writer:
-        write_summary(run_dir, config, trainer, time.time() - start)
-        write_report(run_dir)
+
+
+def _train(recipe, config, device, run_dir, snapshot, what, corpus, argv):
+    """Trains in ``run_dir`` (created and locked)."""
+    # The folder's record and the snapshot are checked against this config
+    # before anything is written: a mismatched resume writes nothing.
+    check_recorded_config(run_dir, config)
+    data = load_data(config.data, config.seed, corpus)
+    check_label_space(data.labels, config.kind)
+    check_batch_size(config, data)
+    check_models_fit(config, data.labels.n_classes)
+    check_recorded_labels(run_dir, data.labels)
+    announce(config, data, device, run_dir, what)
+    seed_everything(config.seed, device)
+    trainer = recipe.build_trainer(config, data, run_dir, device)
+    # The snapshot to resume from, RESUME= or else the newest one in the
+    # folder that loads, is loaded here, before trainer.run, which is why
+    # the recipes' snapshot extension has no autoload.  Chainer's autoload
+    # happens inside trainer.run, in the snapshot extension's initialize
+    # at priority -100, after extensions of higher priority have
+    # initialised from their fresh state: ExponentialShift sets the
+    # optimizer's lr from its not-yet-loaded schedule (the lr itself is
+    # not in the snapshot), so a resumed cfcefd21 would train with the
+    # undecayed lr until the next decay.
+    check_disk_space(run_dir, trainer, config.report.snapshots_kept)
+    snapshot = load_snapshot(trainer, config, run_dir, snapshot)
+    if snapshot is not None:
+        print(f'vox: resumed from {Path(snapshot).name} (iteration '
+              f'{trainer.updater.iteration})', flush=True)
+    write_run_info(run_dir, config, data, device, argv or sys.argv)
+    start = time.time()
+    train(trainer)
+    write_summary(run_dir, config, trainer, time.time() - start)
+    write_report(run_dir)
     return run_dir

@@ -1,4 +1,5 @@
-"""Pieces every experiment's trainer shares: optimizer, schedule, reports."""
+"""Pieces the recipes share that Chainer lacks: a model and its loss as one
+Chain, a resumable PlotReport, a trigger that also fires at the end."""
 import sys
 import warnings
 
@@ -9,10 +10,8 @@ from chainer.training import extensions
 
 matplotlib.use('Agg')  # PlotReport on machines without a display
 
-from vox.base.npz import save_npz  # noqa: E402
 from vox.base.errors import VoxError  # noqa: E402
 from vox.base.progress import LineProgress, is_terminal  # noqa: E402
-from vox.training import distributed  # noqa: E402
 from vox.training.curves import style_axes  # noqa: E402
 
 
@@ -39,58 +38,6 @@ def pick_model(table, section, what):
         raise VoxError(f"{what}.name: unknown {what} {section.name!r}; "
                        f"known: {', '.join(sorted(table))}")
     return table[section.name]
-
-
-def make_optimizer(train, link):
-    if train.optimizer != 'RMSprop':
-        raise VoxError(f"train.optimizer: only 'RMSprop' (the blog's) is "
-                       f"implemented, got {train.optimizer!r}")
-    opt = chainer.optimizers.RMSprop(lr=train.lr, alpha=train.alpha,
-                                     eps=train.eps)
-    opt.setup(link)
-    return opt
-
-
-def add_lr_decay(trainer, train, optimizers):
-    """cfcefd21's "lr x 10^-0.5 every 100 epochs" as ExponentialShift."""
-    if train.lr_decay is None:
-        return
-    for name, opt in optimizers.items():
-        trainer.extend(
-            extensions.ExponentialShift('lr', train.lr_decay.factor,
-                                        optimizer=opt),
-            trigger=(train.lr_decay.every_epochs, 'epoch'),
-            name=f'lr_decay_{name}')
-
-
-def single_model_trainer(config, data, run_dir, device, model):
-    """Trainer for one loss chain and one optimizer (classifier, AE).
-
-    The training order is shuffled by ``data.order_rng`` (seeded, in the
-    snapshot through RandomStates), validation is the fixed crops in order
-    through an Evaluator calling the same ``model.forward``, and the lr
-    schedule, if any, is attached.  Reports are the caller's.  In a
-    distributed run the model, optimizer, iterators and evaluator are
-    ChainerMN's (vox/training/distributed.py); ``model`` is then replaced
-    by its multi-node copy, returned as ``trainer.updater``'s target.
-    """
-    parallel = distributed.current()
-    model = parallel.model(model)
-    model.to_device(device)
-    optimizer = parallel.optimizer(make_optimizer(config.train, model))
-    train_iter = parallel.train_iterator(
-        data.train, config.train.batch_size, data.order_rng)
-    val_iter = parallel.validation_iterator(
-        data.validation, config.train.batch_size)
-    updater = training.StandardUpdater(train_iter, optimizer, device=device)
-    trainer = training.Trainer(updater, (config.train.epochs, 'epoch'),
-                               out=str(run_dir))
-    trainer.extend(parallel.evaluator(
-        extensions.Evaluator(val_iter, model, device=device)),
-        trigger=tuple(config.report.log_every))
-    parallel.extend(trainer)
-    add_lr_decay(trainer, config.train, {'main': optimizer})
-    return trainer
 
 
 class PlotReport(extensions.PlotReport):
@@ -157,46 +104,42 @@ def progress_bar(trainer, stream=None, clock=None):
     return log_progress
 
 
-def add_reports(trainer, config, plots, print_keys):
-    """LogReport, PlotReports, PrintReport, ProgressBar and snapshots.
+def check_optimizer(train):
+    """RMSprop is the only optimizer the blog names (and vox builds)."""
+    if train.optimizer != 'RMSprop':
+        raise VoxError(f"train.optimizer: only 'RMSprop' (the blog's) is "
+                       f"implemented, got {train.optimizer!r}")
 
-    ``plots`` maps a PNG file name to the log keys drawn in it; each
-    PlotReport is styled by ``vox.training.curves.style_axes`` (one colour
-    per key, validation dashed in it, log scale for terms spanning decades).
-    Only the writing rank of a distributed run gets them (the others write
-    nothing).
-    """
-    if not distributed.current().is_writer:
-        return
-    report = config.report
-    log_trigger = tuple(report.log_every)
-    trainer.extend(extensions.LogReport(trigger=log_trigger))
-    for filename, keys in plots.items():
-        trainer.extend(PlotReport(
-            keys, x_key=log_trigger[1], filename=filename,
-            trigger=log_trigger, postprocess=style_axes))
-    trainer.extend(extensions.PrintReport(
-        [log_trigger[1], 'iteration'] + print_keys + ['elapsed_time']),
-        trigger=log_trigger)
-    if report.progress_bar:
-        trainer.extend(progress_bar(trainer))
-    snapshot_trigger = every_or_end(report.snapshot_every,
-                                    config.train.epochs)
-    # No autoload: the run loop loads the snapshot to resume from itself,
-    # before trainer.run (vox/runs/runner.py says why).
-    trainer.extend(
-        extensions.snapshot(filename='snapshot_iter_{.updater.iteration}',
-                            n_retains=report.snapshots_kept,
-                            savefun=save_npz),
-        trigger=snapshot_trigger, name='snapshot')
 
-    @training.make_extension(priority=-200)  # right after the snapshot
-    def announce_snapshot(trainer):
-        print(f'vox: wrote snapshot_iter_{trainer.updater.iteration}',
-              flush=True)
-    trainer.extend(announce_snapshot, trigger=snapshot_trigger)
-    # NaN/inf handling: the runner attaches NonFiniteGuard
-    # (vox/extensions/guards.py), FailOnNonNumber's check plus a diagnosis.
+@training.make_extension(priority=-200)  # right after the snapshot
+def announce_snapshot(trainer):
+    """Says on stdout that a snapshot was written (a test kills a run
+    when it reads this line)."""
+    print(f'vox: wrote snapshot_iter_{trainer.updater.iteration}',
+          flush=True)
+
+
+class WriteOnStart(training.Extension):
+    """Writes a file of the run folder when training starts (or resumes),
+    through ``write(run_dir)``: what the run's users need that no other
+    extension writes.  An extension, so that in a distributed run only
+    rank 0 writes it, as every extension that writes the folder."""
+
+    @staticmethod
+    def trigger(trainer):
+        # Never: it writes in initialize.  A plain function, so the trigger
+        # adds no state to the snapshot (older snapshots still load).
+        return False
+
+    def __init__(self, write, name):
+        self.write = write
+        self.name = name
+
+    def initialize(self, trainer):
+        self.write(trainer.out)
+
+    def __call__(self, trainer):
+        pass
 
 
 def every_or_end(interval, end_epochs):

@@ -1,10 +1,12 @@
 """Data parallelism over MPI ranks with ChainerMN: the same experiment, split.
 
 ``vox run ID --distributed`` under ``mpiexec -n N`` trains one model on N
-processes (ranks).  All communication is ChainerMN's (chainer 7.8.1's
-``chainermn`` over mpi4py; NCCL on GPUs); this module only decides what is
-shared and how the work is split, so that the run is the single-process
-experiment, not a different one:
+processes (ranks).  Every rank builds the one-process Trainer with the
+experiment's recipe, and :meth:`Distributed.apply` makes it that rank's
+part, in place; the recipes know nothing of ranks.  All communication is
+ChainerMN's (chainer 7.8.1's ``chainermn`` over mpi4py; NCCL on GPUs);
+this module only decides what is shared and how the work is split, so
+that the run is the single-process experiment, not a different one:
 
 * The minibatch in the config is the GLOBAL minibatch ``B``; each rank
   takes ``B / N`` of it (:func:`check_divisible` refuses other N).
@@ -23,7 +25,8 @@ experiment, not a different one:
   batch-mean features) go through :meth:`Distributed.batch_mean`, an
   all-gather (``chainermn.functions.allgather``) of the ranks' means.
 * Only rank 0 writes the run folder (log, PlotReport PNGs, samples,
-  snapshots, report): builders ask :attr:`SingleProcess.is_writer`.
+  snapshots, report): the other ranks keep only the :data:`EVERY_RANK`
+  extensions.
 
 Data order (the iterator)
 -------------------------
@@ -41,19 +44,19 @@ iteration; epoch and iteration bookkeeping are the inner iterator's, the
 same on every rank and in the snapshot.  Reading a global minibatch is a
 few array slices from the in-memory features, negligible next to a step.
 Random draws of the StarGAN updater (targets, GP ``eps``) follow the same
-rule: drawn for the global batch, sliced by :attr:`ScatteredIterator.share`.
-
-Without ``--distributed`` the :class:`SingleProcess` hooks return what the
-builders made, unchanged.
+rule: drawn for the global batch, this rank's rows kept
+(:func:`share_stargan_batch`).
 """
-import contextlib
-
 import chainer
 import chainer.functions as F
+import chainer.links as L
 import numpy as np
 from chainer import training
+from chainer.training import extensions
 
 from vox.base.errors import VoxError
+from vox.extensions.guards import GracefulStop, NonFiniteGuard, RandomStates
+from vox.updaters.stargan import StarGANUpdater
 
 MPI_HELP = ("--distributed needs mpi4py and an MPI: pip install -e .[mpi] "
             "(or make install-mpi), then mpiexec -n N vox run ID "
@@ -130,7 +133,8 @@ class ScatteredIterator(chainer.dataset.Iterator):
 
 
 class SingleProcess:
-    """The hooks of a one-process run: everything as built."""
+    """Rank 0 of 1, and the iterators a one-process recipe builds (the
+    ones :class:`ScatteredIterator` shares out)."""
 
     rank = 0
     size = 1
@@ -146,51 +150,73 @@ class SingleProcess:
         return chainer.iterators.SerialIterator(
             dataset, batch_size, repeat=False, shuffle=False)
 
-    def model(self, link):
-        return link
-
-    def optimizer(self, optimizer):
-        return optimizer
-
-    def evaluator(self, evaluator):
-        return evaluator
-
-    def batch_mean(self, x):
-        """Mean over the (global) minibatch, axis 0."""
-        return F.mean(x, axis=0)
-
     def any(self, flag):
         """Whether ``flag`` is true on any rank."""
         return bool(flag)
-
-    def extend(self, trainer):
-        """Extensions every rank needs (none for one process)."""
 
     def broadcast(self, obj):
         return obj
 
 
+#: Extensions every rank runs: they change or save the training state, or
+#: take part in a collective.  Every other extension of a recipe (log,
+#: plots, console, snapshots, samples) runs on rank 0 only, which writes
+#: the run folder.
+EVERY_RANK = (extensions.Evaluator, extensions.ExponentialShift,
+              NonFiniteGuard, RandomStates, GracefulStop)
+
+
 class Distributed(SingleProcess):
-    """The hooks of rank ``comm.rank`` of ``comm.size`` (ChainerMN)."""
+    """Rank ``comm.rank`` of ``comm.size`` (ChainerMN)."""
 
     def __init__(self, comm):
         self.comm = comm
         self.rank, self.size = comm.rank, comm.size
         self.is_writer = comm.rank == 0
 
-    def train_iterator(self, dataset, batch_size, order_rng):
-        return ScatteredIterator(
-            super().train_iterator(dataset, batch_size, order_rng),
-            self.rank, self.size)
+    def apply(self, trainer):
+        """Makes a recipe's one-process ``trainer`` this rank's part of the
+        distributed run, in place (the module docstring says why each):
 
-    def validation_iterator(self, dataset, batch_size):
-        return ScatteredIterator(
-            super().validation_iterator(dataset, batch_size),
-            self.rank, self.size)
-
-    def model(self, link):
-        import chainermn  # optional: only with --distributed
-        return chainermn.links.create_mnbn_model(link, self.comm)
+        * every BatchNormalization of the optimizers' models becomes
+          ChainerMN's MultiNodeBatchNormalization (the same parameters and
+          statistics), and every optimizer a multi-node optimizer;
+        * every iterator of the updater and of the Evaluator a
+          :class:`ScatteredIterator`, the Evaluator a multi-node evaluator;
+        * a StarGANUpdater draws for the global minibatch and takes the
+          feature-matching means over it (:func:`share_stargan_batch`);
+        * training values are averaged over the ranks
+          (:class:`MeanObservation`), Ctrl-C on one rank stops all
+          (GracefulStop), each rank saves its own non-finite batch;
+        * on ranks other than 0, only the :data:`EVERY_RANK` extensions are
+          kept, and GracefulStop writes no snapshot.
+        """
+        updater = trainer.updater
+        for name, optimizer in list(updater.get_all_optimizers().items()):
+            if multi_node_batch_normalization(optimizer.target, self.comm):
+                optimizer.setup(optimizer.target)  # rules for the new links
+            updater._optimizers[name] = self.optimizer(optimizer)
+        for name, iterator in list(updater._iterators.items()):
+            updater._iterators[name] = ScatteredIterator(
+                iterator, self.rank, self.size)
+        if isinstance(updater, StarGANUpdater) and self.size > 1:
+            share_stargan_batch(updater, self)
+        # Trainer keeps its extensions in _extensions (name -> entry).
+        for name, entry in list(trainer._extensions.items()):
+            ext = entry.extension
+            if not isinstance(ext, EVERY_RANK) and not self.is_writer:
+                del trainer._extensions[name]
+            elif isinstance(ext, extensions.Evaluator):
+                self.evaluator(ext)
+            elif isinstance(ext, GracefulStop):
+                ext.agree = self.any
+                if not self.is_writer:
+                    ext.take_snapshot = _write_nothing
+            elif isinstance(ext, NonFiniteGuard) and self.size > 1:
+                stem = ext.batch_file.rsplit('.npz', 1)[0]
+                ext.batch_file = f'{stem}_rank{self.rank}.npz'
+        trainer.extend(MeanObservation(self.comm))
+        return trainer
 
     def optimizer(self, optimizer):
         import chainermn  # optional: only with --distributed
@@ -205,12 +231,16 @@ class Distributed(SingleProcess):
 
     def evaluator(self, evaluator):
         import chainermn  # optional: only with --distributed
+        for name, iterator in list(evaluator._iterators.items()):
+            evaluator._iterators[name] = ScatteredIterator(
+                iterator, self.rank, self.size)
         return chainermn.create_multi_node_evaluator(evaluator, self.comm)
 
     def batch_mean(self, x):
-        # The shares are equal (check_divisible), so the mean of the
-        # ranks' means is the global mean; allgather's backward sends each
-        # rank the gradient with respect to its own share.
+        """Mean over the global minibatch, axis 0.  The shares are equal
+        (check_divisible), so the mean of the ranks' means is the global
+        mean; allgather's backward sends each rank the gradient with
+        respect to its own share."""
         import chainermn  # optional: only with --distributed
         means = chainermn.functions.allgather(self.comm, F.mean(x, axis=0))
         return F.mean(F.stack(means), axis=0)
@@ -218,14 +248,69 @@ class Distributed(SingleProcess):
     def any(self, flag):
         return self.comm.allreduce_obj(int(bool(flag))) > 0
 
-    def extend(self, trainer):
-        trainer.extend(MeanObservation(self.comm))
-
     def broadcast(self, obj):
         # ChainerMN's bcast_obj wants an object on rank 0 and None on the
         # others; the tuple lets rank 0 send None too.
         return self.comm.bcast_obj((obj,) if self.is_writer else None,
                                    root=0)[0]
+
+
+def _write_nothing(trainer):
+    """GracefulStop's snapshot on ranks other than 0."""
+
+
+def multi_node_batch_normalization(link, comm):
+    """ChainerMN's ``create_mnbn_model`` in place: every
+    BatchNormalization under ``link`` becomes a MultiNodeBatchNormalization
+    with its parameters and statistics, so that what already refers to
+    ``link`` (optimizer, Evaluator, samples) trains the multi-node model.
+    Returns how many were replaced."""
+    import chainermn  # optional: only with --distributed
+    if isinstance(link, chainer.Chain):
+        children = [(n, link.__dict__[n]) for n in sorted(link._children)]
+    elif isinstance(link, chainer.ChainList):
+        children = list(enumerate(link._children))
+    else:
+        return 0
+    replaced = 0
+    for key, child in children:
+        if isinstance(child, L.BatchNormalization):
+            mnbn = chainermn.links.create_mnbn_model(child, comm)
+            mnbn.name = child.name
+            mnbn.to_device(child.device)
+            if isinstance(link, chainer.Sequential):
+                link[key] = mnbn
+            elif isinstance(link, chainer.ChainList):
+                link._children[key] = mnbn
+            else:
+                link.__dict__[key] = mnbn
+            replaced += 1
+        else:
+            replaced += multi_node_batch_normalization(child, comm)
+    return replaced
+
+
+def share_stargan_batch(updater, parallel):
+    """A StarGANUpdater on one rank's share of each minibatch: its random
+    draws (targets, GP ``eps``) are made for the global minibatch, as one
+    process makes them, and this rank's rows kept (the shares are equal:
+    rank r has rows ``[r*B, (r+1)*B)`` of ``size*B``); the feature-matching
+    term compares the global minibatch's means."""
+    single_draw = updater.draw
+
+    def draw(batchsize, rng=None):
+        labels, eps = single_draw(batchsize * parallel.size, rng)
+        start = parallel.rank * batchsize
+        return labels[start:start + batchsize], eps[start:start + batchsize]
+
+    def minibatch_means(feature_fake, feature_real):
+        mean_fake = parallel.batch_mean(feature_fake)
+        with chainer.no_backprop_mode():
+            mean_real = parallel.batch_mean(feature_real).array
+        return mean_fake, mean_real
+
+    updater.draw = draw
+    updater.minibatch_means = minibatch_means
 
 
 class MeanObservation(training.Extension):
@@ -252,28 +337,6 @@ class MeanObservation(training.Extension):
         total = self.comm.allreduce_obj(local)
         for k, v in zip(keys, total / self.comm.size):
             obs[k] = np.float32(v)
-
-
-# ---------------------------------------------------------------------------
-# The active hooks of this process (one per process, like MPI's world)
-
-_current = SingleProcess()
-
-
-def current():
-    """The hooks trainer builders use: SingleProcess unless a distributed
-    run is under way in this process."""
-    return _current
-
-
-@contextlib.contextmanager
-def using(parallel):
-    global _current
-    previous, _current = _current, parallel
-    try:
-        yield parallel
-    finally:
-        _current = previous
 
 
 def check_divisible(batch_size, size, what='train.batch_size'):

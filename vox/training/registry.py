@@ -1,6 +1,6 @@
-"""Experiment kind -> the trainer module that builds it.
+"""Experiment kind -> its recipe, the module that builds its Trainer.
 
-Each module exposes ``build_trainer(config, data, run_dir, device)``,
+Each recipe exposes ``build_trainer(config, data, run_dir, device)``,
 ``build_models(config, n_classes) -> {name: link}`` and ``SNAPSHOT_PATHS``
 (``{name: prefix of that link in a Trainer snapshot}``; see
 vox/training/store.py).

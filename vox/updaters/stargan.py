@@ -254,11 +254,6 @@ class StarGANUpdater(chainer.training.StandardUpdater):
             iterator, {'gen': gen_optimizer, 'dis': dis_optimizer},
             converter=converter, device=device)
 
-    #: Mean over axis 0 of the minibatch for the feature-matching term;
-    #: None: this process's batch.  A distributed run sets the mean over
-    #: every rank's share (vox/training/distributed.py).
-    batch_mean = None
-
     @property
     def gen(self):
         return self.get_optimizer('gen').target
@@ -277,24 +272,21 @@ class StarGANUpdater(chainer.training.StandardUpdater):
             iteration = self.iteration
         return (iteration + 1) % self.loss_config.n_critic == 0
 
-    def draw(self, batchsize, rng=None, share=None):
+    def draw(self, batchsize, rng=None):
         """Target label rows ``(B, 3)`` int32 and ``eps`` ``(B,)`` float32,
         on the host, drawn in that order from ``rng`` (default: the
-        training RandomState).
-
-        ``share``: ``(start, stop, n)`` when the batch is one rank's share
-        of a global minibatch of ``n`` (vox/training/distributed.py): the
-        draws are made for all ``n``, as one process would, and this
-        rank's rows ``[start, stop)`` returned."""
+        training RandomState)."""
         rng = self._rng if rng is None else rng
-        n = batchsize if share is None else share[2]
-        idx = rng.randint(len(self.label_combinations), size=n)
+        idx = rng.randint(len(self.label_combinations), size=batchsize)
         labels_trg = self.label_combinations[idx]
-        eps = rng.uniform(0.0, 1.0, size=n).astype(numpy.float32)
-        if share is not None:
-            start, stop, _ = share
-            labels_trg, eps = labels_trg[start:stop], eps[start:stop]
+        eps = rng.uniform(0.0, 1.0, size=batchsize).astype(numpy.float32)
         return labels_trg, eps
+
+    def minibatch_means(self, feature_fake, feature_real):
+        """The minibatch means (axis 0) that feature matching compares:
+        the fake's a Variable (G learns through it), the real's a constant
+        array."""
+        return F.mean(feature_fake, axis=0), feature_real.array.mean(axis=0)
 
     # -- losses -------------------------------------------------------------
 
@@ -332,13 +324,8 @@ class StarGANUpdater(chainer.training.StandardUpdater):
             self.gen(x_real, c_org), x_real)
         with chainer.no_backprop_mode():
             feature_real = self.dis(x_real).feature
-        if self.batch_mean is None:
-            mean_fake = F.mean(out_fake.feature, axis=0)
-            mean_real = feature_real.array.mean(axis=0)
-        else:  # the global minibatch's means over ranks
-            mean_fake = self.batch_mean(out_fake.feature)
-            with chainer.no_backprop_mode():
-                mean_real = self.batch_mean(feature_real).array
+        mean_fake, mean_real = self.minibatch_means(out_fake.feature,
+                                                    feature_real)
         terms['loss_fm'] = F.mean_squared_error(mean_fake, mean_real)
         terms['loss'] = (terms['loss_adv']
                          + cfg.lambda_cls * terms['loss_cls']
@@ -361,18 +348,17 @@ class StarGANUpdater(chainer.training.StandardUpdater):
 
     # -- entry points -------------------------------------------------------
 
-    def _prepare(self, x, speaker, birthplace, sex, rng, share=None):
+    def _prepare(self, x, speaker, birthplace, sex, rng):
         x = getattr(x, 'array', x)
         xp = chainer.backend.get_array_module(x)
         device = chainer.backend.get_device_from_array(x)
         labels_org = xp.stack(
             [xp.asarray(getattr(a, 'array', a)).astype(numpy.int32)
              for a in (speaker, birthplace, sex)], axis=1)
-        labels_trg, eps = self.draw(len(x), rng) if share is None \
-            else self.draw(len(x), rng, share)
+        labels_trg, eps = self.draw(len(x), rng)
         return x, labels_org, device.send(labels_trg), device.send(eps)
 
-    def forward(self, x, speaker, birthplace, sex, *, rng=None, share=None):
+    def forward(self, x, speaker, birthplace, sex, *, rng=None):
         """Every loss term of one batch, without updating anything.
 
         For use as an ``Evaluator`` ``eval_func`` (targets
@@ -380,11 +366,11 @@ class StarGANUpdater(chainer.training.StandardUpdater):
         returned as ``{'dis/loss_adv': ..., 'gen/loss': ..., ...}``.  Runs
         under the caller's train/backprop config (the GP forces backprop
         locally).  Draws from the evaluation RandomState unless ``rng``
-        is given; ``share`` as for :meth:`draw`.
+        is given.
         """
         rng = self._eval_rng if rng is None else rng
         x, labels_org, labels_trg, eps = self._prepare(
-            x, speaker, birthplace, sex, rng, share)
+            x, speaker, birthplace, sex, rng)
         dis = self.dis_terms(x, labels_org, labels_trg, eps)
         gen = self.gen_terms(x, labels_org, labels_trg)
         chainer.report(dis, self.dis)
@@ -400,8 +386,7 @@ class StarGANUpdater(chainer.training.StandardUpdater):
         x, speaker, birthplace, sex = convert._call_converter(
             self.converter, batch, self.input_device)
         x, labels_org, labels_trg, eps = self._prepare(
-            x, speaker, birthplace, sex, self._rng,
-            getattr(iterator, 'share', None))
+            x, speaker, birthplace, sex, self._rng)
         self.get_optimizer('dis').update(
             self.loss_dis, x, labels_org, labels_trg, eps)
         if self.is_gen_step():
