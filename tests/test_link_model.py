@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import yaml
 
-import vox  # noqa: F401  (compat before chainer)
+import vox.compat  # noqa: F401  (before chainer: Chainer today)
 import chainer
 import chainer.links as L
 

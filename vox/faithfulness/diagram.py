@@ -22,16 +22,15 @@ import json
 from pathlib import Path
 
 import numpy as np
-import yaml
 
-import vox  # noqa: F401  (compat before chainer)
+import vox.compat  # noqa: F401  (before chainer: Chainer today)
 import chainer
 
 from vox.base.errors import VoxError
 from vox.base.labels import BLOG_N_CLASSES, GROUPS
 from vox.base.scales import SCALES
 from vox.config import (EXPERIMENTS_DIR, ConfigError, config_path,
-                        known_ids, load_raw, resolve)
+                        known_ids, load_raw, load_yaml, resolve)
 from vox.data.audio import N_BINS  # bins 1..256 of a 1024-point FFT
 from vox.links.model import Model, NodeRecorder, Operation
 from vox.training.registry import TRAINERS
@@ -83,10 +82,7 @@ def load_seed(exp_id):
 
 def read_seed(path):
     path = Path(path)
-    try:
-        seed = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        raise ConfigError(f'{path}: not valid YAML: {e}') from None
+    seed = load_yaml(path, what='model seed')
     if not isinstance(seed, dict) or not isinstance(seed.get('graphs'), list):
         raise ConfigError(f'{path}: expected a mapping with a list of graphs')
     for g in seed['graphs']:
