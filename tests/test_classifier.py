@@ -55,3 +55,12 @@ def test_width_scales_hidden_channels_only():
     with chainer.using_config('train', False):
         logits = small(np.zeros((2, 1, 256, 256), np.float32))
     assert [y.shape for y in logits] == [(2, 5), (2, 3), (2, 2)]
+
+
+def test_trace_gives_every_node_with_the_seed_shape(blog_model):
+    x = np.zeros((1, 1, 256, 256), np.float32)
+    with chainer.using_config('train', False), chainer.no_backprop_mode():
+        trace = blog_model.trace(x)
+    assert [(name, h.shape[1:]) for name, h in trace] == \
+        list(SEED_SHAPES.items())
+    assert [n for n, _ in blog_model.describe()] == list(SEED_SHAPES)

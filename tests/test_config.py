@@ -93,3 +93,22 @@ def test_model_names_are_validated_against_the_trainer(exp_id, section):
     with pytest.raises(VoxError, match=rf"{section}.name: unknown .*"
                                        rf"'no_such_model'; known: "):
         module.build_models(config, (2, 2, 2))
+
+
+def test_every_scale_check_takes_its_choices_from_one_home():
+    from vox.base.errors import VoxError
+    from vox.base.scales import SCALES
+    from vox.config.blurmask import validate
+    from vox.data.dataset import SpectrogramCropDataset
+    assert list(SCALES) == ['unit', 'raw']
+    for scale in SCALES:  # accepted everywhere
+        c.DataConfig(crop_frames=4, scale=scale)
+        SpectrogramCropDataset([], None, 4, scale, train=True)
+    with pytest.raises(c.RangeError, match="'unit' or 'raw', got 'db'"):
+        c.DataConfig(crop_frames=4, scale='db')
+    with pytest.raises(VoxError, match="'unit' or 'raw', got 'db'"):
+        SpectrogramCropDataset([], None, 4, 'db', train=True)
+    cfg = c.load_config('blurmask-1')
+    cfg.blur_scale = 'db'
+    with pytest.raises(c.ConfigError, match="expected one of 'unit', 'raw'"):
+        validate(cfg, 'x')

@@ -1,4 +1,4 @@
-"""Learning-curve styling (issue 19): PlotReport figures and vox compare."""
+"""Learning-curve styling: PlotReport figures and vox compare."""
 import matplotlib
 
 matplotlib.use('Agg')

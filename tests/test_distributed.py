@@ -1,4 +1,4 @@
-"""Distributed runs (issue 14): 2 MPI ranks on the CPU against one process.
+"""Distributed runs: 2 MPI ranks on the CPU against one process.
 
 Each experiment's ``test`` profile is run twice from the same seed, as one
 process and as ``mpiexec -n 2 ... --distributed``, logging every iteration.

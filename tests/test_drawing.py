@@ -1,4 +1,4 @@
-"""The traced model drawn (issue 19): vox diagram --format svg, report.
+"""The traced model drawn: vox diagram --format svg, report.
 
 Drawn at the blog's sizes from vox.faithfulness.diagram's cached traces.
 """

@@ -1,4 +1,4 @@
-"""vox diagram / check / compare / report (issue 6).
+"""vox diagram / check / compare / report.
 
 Building every model at the blog's size takes seconds; vox.faithfulness.diagram caches
 the traced shapes per process, so the models are built once per session.

@@ -1,4 +1,4 @@
-"""CPU and GPU agree: one training step of every model (issue 9).
+"""CPU and GPU agree: one training step of every model.
 
 Each test builds a model on the CPU from a seeded initialisation, copies it
 (parameters and BatchNorm statistics) to GPU 0, gives both the same batch

@@ -1,4 +1,4 @@
-"""What a hostile new user does to the CLI (issue 16), one test per point:
+"""What a hostile new user does to the CLI, one test per point:
 nothing lost, nothing crashes.
 
 The runs use e19098ab's ``test`` profile (seconds, on the session's shared

@@ -1,4 +1,4 @@
-"""Runs that survive (issue 8): kill -9 and resume, determinism, NaN stops.
+"""Runs that survive: kill -9 and resume, determinism, NaN stops.
 
 Uses each experiment's ``test`` profile (the smallest run with two
 snapshots, one per epoch, on a 72-utterance built-in corpus) in a

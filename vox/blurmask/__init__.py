@@ -1,4 +1,4 @@
-"""The blur-mask attribution experiment (the Chinese lab notes; issue 5).
+"""The blur-mask attribution experiment (the Chinese lab notes).
 
 For every time-frequency point of an FFT magnitude matrix learn a blur width
 ``m`` along frequency (``vox.functions.frequency_blur``) so that a frozen

@@ -11,6 +11,7 @@ import math
 import numbers
 from typing import Any, Dict, List, Optional
 
+from vox.base.scales import SCALES, scale_choices
 from vox.config.blurmask import KIND as BLURMASK, load_blurmask_config
 from vox.config.schema import (  # noqa: F401  (vox.config's public names)
     EXPERIMENTS_DIR, ConfigError, RangeError, check_profiles, config_path,
@@ -86,8 +87,7 @@ class DataConfig:
 
     def __post_init__(self):
         _at_least_1(self, 'crop_frames', 'validation_crops')
-        _check(self.scale in ('unit', 'raw'), 'scale', self.scale,
-               "'unit' or 'raw'")
+        _check(self.scale in SCALES, 'scale', self.scale, scale_choices())
         _check(0 < self.validation_fraction < 1, 'validation_fraction',
                self.validation_fraction, 'in (0, 1)')
         _check(0 <= self.min_voiced <= 1, 'min_voiced', self.min_voiced,

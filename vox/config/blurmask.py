@@ -13,6 +13,7 @@ import math
 from pathlib import Path
 from typing import Any, Dict, Optional
 
+from vox.base.scales import SCALES
 from vox.config.schema import (ConfigError, check_profiles, deep_merge,
                                find_config, from_dict, load_raw, resolve)
 
@@ -26,7 +27,6 @@ TARGET_OUTPUTS = {
 }
 # target kind -> the experiment whose newest run 'run: newest' picks
 TARGET_EXPERIMENTS = {'classifier': 'e19098ab', 'autoencoder': 'bc7db4a2'}
-SCALES = ('unit', 'raw')
 
 
 @dataclasses.dataclass

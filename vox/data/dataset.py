@@ -17,6 +17,7 @@ import numpy as np
 from vox.base.errors import VoxError
 from vox.base.labels import GROUPS
 from vox.base.memory import check_fits
+from vox.base.scales import SCALES, scale_choices
 from vox.data import audio
 
 
@@ -105,8 +106,9 @@ class SpectrogramCropDataset(chainer.dataset.DatasetMixin):
 
     def __init__(self, features, labels, crop_frames, scale, *, train,
                  seed=0, min_voiced=0.5, validation_crops=1):
-        if scale not in ('unit', 'raw'):
-            raise VoxError(f"data.scale must be 'unit' or 'raw', got {scale!r}")
+        if scale not in SCALES:
+            raise VoxError(f'data.scale must be {scale_choices()}, '
+                           f'got {scale!r}')
         self.crop_frames = crop_frames
         self.scale = scale
         self.train = train

@@ -131,6 +131,10 @@ def _non_finite_parameter(optimizers):
     return None
 
 
+def _nothing():
+    pass
+
+
 class NonFiniteGuard(training.Extension):
     trigger = (1, 'iteration')
     priority = training.PRIORITY_WRITER + 100  # before snapshots and logs
@@ -140,6 +144,10 @@ class NonFiniteGuard(training.Extension):
                  batch_file='nonfinite_batch_iter_{iteration}.npz'):
         self.converter = converter
         self.batch_file = batch_file  # each rank its own, when distributed
+        # Distributed runs: every rank sees the same non-finite values
+        # (MeanObservation), and the first rank to stop ends them all, so
+        # each waits here until every rank has saved its batch.
+        self.all_saved = _nothing
 
     def __call__(self, trainer):
         iteration = trainer.updater.iteration
@@ -150,6 +158,7 @@ class NonFiniteGuard(training.Extension):
         saved = f'{trainer.out}/' + self.batch_file.format(
             iteration=iteration)
         _save_batch(saved, self.converter.last_batch)
+        self.all_saved()
         raise NonFiniteError(
             f'{bad} at iteration {iteration}; the run stopped before '
             f'snapshotting it, so the newest snapshot is the last good one; '

@@ -2,12 +2,12 @@
 
 The model is built (the Link named by the graph in
 ``experiments/<ID>/seed.yaml``, at the blog's sizes unless told otherwise),
-run once on a batch of one in test mode, and every diagram node is recorded
-with its real output: the links' ``trace()`` where they have one (it also
-yields the ``repeat`` and ``concat`` nodes), otherwise a ``LinkHook`` on
-their blocks.  The edges are not written down anywhere: they are read off
-Chainer's computational graph (for each node, the nearest recorded nodes
-upstream of it), so a wrongly wired model shows as a wrongly wired diagram.
+run once on a batch of one in test mode, and every diagram node (a child
+link of the model, ``repeat`` and ``concat`` included) is recorded with its
+real output by ``vox.links.model.NodeRecorder``, a ``LinkHook``.  The
+edges are not written down anywhere: they are read off Chainer's
+computational graph (for each node, the nearest recorded nodes upstream of
+it), so a wrongly wired model shows as a wrongly wired diagram.
 
 ``describe_experiment`` returns the result as plain data (what
 ``--format json`` prints and ``vox check`` compares); ``to_mermaid`` draws
@@ -22,16 +22,17 @@ import json
 from pathlib import Path
 
 import numpy as np
-import yaml
 
-import vox  # noqa: F401  (compat before chainer)
+import vox.compat  # noqa: F401  (before chainer: Chainer today)
 import chainer
 
 from vox.base.errors import VoxError
 from vox.base.labels import BLOG_N_CLASSES, GROUPS
+from vox.base.scales import SCALES
 from vox.config import (EXPERIMENTS_DIR, ConfigError, config_path,
-                        known_ids, load_raw, resolve)
+                        known_ids, load_raw, load_yaml, resolve)
 from vox.data.audio import N_BINS  # bins 1..256 of a 1024-point FFT
+from vox.links.model import Model, NodeRecorder, Operation
 from vox.training.registry import TRAINERS
 
 #: The blog's names for vox's activations.
@@ -42,8 +43,6 @@ ACTIVATION_NAMES = {'leaky_relu': 'LeakyReLU', 'relu': 'ReLU',
 STEP_RANGES = {'sigmoid': '(0, 1)', 'tanh': '(-1, 1)', 'softplus': '(0, ∞)',
                'ReLU': '[0, ∞)'}
 UNBOUNDED = '(-∞, ∞)'
-#: The input range for each ``data.scale`` (vox.data.audio).
-SCALE_RANGES = {'unit': '[0, 1]', 'raw': '[0, ∞)'}
 LABELS_RANGE = '{0, 1}'
 SPECTROGRAM = 'input-spectrogram'
 LABELS = 'input-labels'
@@ -83,10 +82,7 @@ def load_seed(exp_id):
 
 def read_seed(path):
     path = Path(path)
-    try:
-        seed = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        raise ConfigError(f'{path}: not valid YAML: {e}') from None
+    seed = load_yaml(path, what='model seed')
     if not isinstance(seed, dict) or not isinstance(seed.get('graphs'), list):
         raise ConfigError(f'{path}: expected a mapping with a list of graphs')
     for g in seed['graphs']:
@@ -138,15 +134,19 @@ def input_frames(exp_id, seed=None):
 def input_range(exp_id):
     config = raw_config(exp_id)
     scale = ((config or {}).get('data') or {}).get('scale')
-    return SCALE_RANGES.get(scale)
+    return SCALES.get(scale)
 
 
 def import_link(path):
     module, _, name = path.rpartition('.')
     try:
-        return getattr(importlib.import_module(module), name)
+        cls = getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError) as e:
         raise VoxError(f'cannot import the model {path}: {e}') from None
+    if not (isinstance(cls, type) and issubclass(cls, Model)):
+        raise VoxError(f'{path} is not a vox model (a vox.links.model.Model '
+                       f'names its diagram nodes); name one in seed.yaml')
+    return cls
 
 
 def build_link(cls, n_classes, width):
@@ -168,41 +168,11 @@ def takes_labels(link):
 # --------------------------------------------------------------- tracing
 
 
-class _Recorder(chainer.LinkHook):
-    """Records the output of every call of the given links, in order."""
-
-    name = 'VoxDiagramRecorder'
-
-    def __init__(self, names):
-        self.names = names  # id(link) -> node id
-        self.record = []
-
-    def forward_postprocess(self, args):
-        name = self.names.get(id(args.link))
-        if name is not None:
-            self.record.append((name, args.out))
-
-
-def _blocks(link):
-    """``[(node id, link), ...]``: the model's diagram blocks."""
-    if hasattr(link, 'blocks'):
-        return list(link.blocks())
-    return [(child.name, child) for child in link.children()]
-
-
 def run_traced(link, inputs):
     """``(record, result)``: every node's output and the model's result."""
-    run = getattr(link, '_run', None)
-    if run is not None and hasattr(link, 'trace'):
-        # The StarGAN links: _run is what trace() runs, and it also
-        # returns the result (trace() drops it).
-        record = []
-        result = run(*inputs, record)
-        return record, result
-    hook = _Recorder({id(child): name for name, child in _blocks(link)})
-    with hook:
+    with NodeRecorder(link) as recorder:
         result = link(*inputs)
-    return hook.record, result
+    return recorder.record, result
 
 
 def _upstream(var_node, traced):
@@ -249,28 +219,14 @@ def _flatten_result(result, name='output'):
     return []
 
 
-def _block_info(link):
-    """The box's parameters: kind, channels, ksize, stride, pad, steps."""
-    if hasattr(link, 'describe'):
-        d = link.describe()
-        steps = [ACTIVATION_NAMES.get(s, s) for s in d['steps']]
-        if d['kind'] == 'ResBlock':  # steps are its first conv's
-            steps = ['ResBlock'] + steps[1:]
-        return {'kind': d['kind'], 'channels': int(d['out_channels']),
-                'ksize': list(d['ksize']), 'stride': list(d['stride']),
-                'pad': list(d['pad']), 'steps': steps}
-    if isinstance(link, (chainer.links.Convolution2D,
-                         chainer.links.Deconvolution2D)):
-        kind = ('Deconvolution'
-                if isinstance(link, chainer.links.Deconvolution2D)
-                else 'Convolution')
-
-        def pair(v):
-            return list(v) if isinstance(v, (tuple, list)) else [v, v]
-        return {'kind': kind, 'channels': int(link.out_channels),
-                'ksize': pair(link.ksize), 'stride': pair(link.stride),
-                'pad': pair(link.pad), 'steps': [kind]}
-    return {'kind': type(link).__name__, 'steps': [type(link).__name__]}
+def _block_info(d):
+    """The box's parameters from its description (``Model.describe``)."""
+    steps = [ACTIVATION_NAMES.get(s, s) for s in d['steps']]
+    if d['kind'] == 'ResBlock':  # steps are its first conv's
+        steps = ['ResBlock'] + steps[1:]
+    return {'kind': d['kind'], 'channels': int(d['out_channels']),
+            'ksize': list(d['ksize']), 'stride': list(d['stride']),
+            'pad': list(d['pad']), 'steps': steps}
 
 
 def node_range(node):
@@ -298,7 +254,9 @@ def trace_graph(link, frames, n_classes, scale_range=None):
     with chainer.using_config('train', False), \
             chainer.using_config('enable_backprop', True):
         record, result = run_traced(link, [v for _, v in inputs])
-    blocks = dict(_blocks(link))
+    blocks = dict(link.describe())
+    ops = {name: op.op for name, op in link.nodes()
+           if isinstance(op, Operation)}
     traced = {}
     nodes = []
     for name, var in inputs:
@@ -314,8 +272,7 @@ def trace_graph(link, frames, n_classes, scale_range=None):
         if name in blocks:
             node = {'id': name, 'type': 'block', **_block_info(blocks[name])}
         else:
-            op = 'repeat' if name.startswith('repeat') else \
-                'concat' if name.startswith('concat') else name
+            op = ops[name]
             node = {'id': name, 'type': 'op', 'op': op}
             if op == 'repeat':
                 node['tile'] = list(var.shape[2:])
@@ -407,7 +364,7 @@ def describe_run_models(exp_id, config, n_classes):
                         f'({no_diagram_reason(exp_id) or "no seed.yaml"})')
     seed = read_seed(seed_path)
     frames = int(config['data']['crop_frames'])
-    scale = SCALE_RANGES.get(config['data'].get('scale'))
+    scale = SCALES.get(config['data'].get('scale'))
     n_classes = tuple(int(n) for n in n_classes)
     graphs = []
     for g in seed['graphs']:

@@ -11,9 +11,8 @@ every block applies Convolution -> LeakyReLU -> BatchNormalization in that
 the spectrogram's single channel: ``width=1.0`` is the blog's model
 (about 101M parameters), small widths are for smoke runs.
 """
-import chainer
-
 from vox.links.blocks import ConvBlock, scale_channels
+from vox.links.model import Model
 
 #: The spectrogram's channel count (never scaled by ``width``).
 IO_CHANNELS = 1
@@ -52,13 +51,12 @@ DECODER_SPEC = (
 )
 
 
-class _Stack(chainer.Chain):
+class _Stack(Model):
     """A chain of ConvBlocks applied in the order of ``spec``."""
 
     def __init__(self, spec, in_channels, width, io_names=(), bn_off=()):
         super().__init__()
         self.width = width
-        self.layer_names = tuple(s[0] for s in spec)
         ch = in_channels
         with self.init_scope():
             for (name, out, ksize, stride, pad, deconv, act, bn) in spec:
@@ -71,28 +69,11 @@ class _Stack(chainer.Chain):
         self.in_channels = in_channels
         self.out_channels = ch
 
-    def blocks(self):
-        """``(name, block)`` pairs in the order they are applied."""
-        return [(name, getattr(self, name)) for name in self.layer_names]
-
-    def trace(self, x):
-        """``(name, output)`` of every block, in order (for shape checks)."""
-        out = []
-        h = x
-        for name, block in self.blocks():
-            h = block(h)
-            out.append((name, h))
-        return out
-
     def forward(self, x):
         h = x
         for _, block in self.blocks():
             h = block(h)
         return h
-
-    def describe(self):
-        """``[(name, block.describe()), ...]`` in the order applied."""
-        return [(name, block.describe()) for name, block in self.blocks()]
 
 
 class Encoder(_Stack):
@@ -111,7 +92,7 @@ class Decoder(_Stack):
                          io_names=('dec1',))
 
 
-class AutoEncoder(chainer.Chain):
+class AutoEncoder(Model):
     """bc7db4a2's AutoEncoder: ``encoder`` and ``decoder`` child Chains.
 
     ``latent_bn`` (default True, as drawn) keeps enc8's BatchNormalization
@@ -134,11 +115,3 @@ class AutoEncoder(chainer.Chain):
 
     def forward(self, x):
         return self.decode(self.encode(x))
-
-    def blocks(self):
-        """Every block, encoder then decoder, in the order applied."""
-        return self.encoder.blocks() + self.decoder.blocks()
-
-    def describe(self):
-        """``[(name, block.describe()), ...]`` for the whole model."""
-        return self.encoder.describe() + self.decoder.describe()

@@ -134,13 +134,22 @@ class ResBlock(chainer.Chain):
         return d
 
 
-def record(trace, name, h):
-    """Appends ``(name, h)`` to ``trace`` (a list, or None: not tracing);
-    returns ``h``.  The models' ``trace()`` (what ``vox diagram`` draws)
-    and ``forward`` share one ``_run`` through this."""
-    if trace is not None:
-        trace.append((name, h))
-    return h
+def describe(link):
+    """A box's description as ``ConvBlock.describe`` gives it, for any box
+    of a model: a ConvBlock or ResBlock, or a bare (De)Convolution2D (the
+    classifier's heads, whose only step is the convolution)."""
+    if hasattr(link, 'describe'):
+        return link.describe()
+    kind = ('Deconvolution' if isinstance(link, L.Deconvolution2D)
+            else 'Convolution')
+    return {
+        'kind': kind,
+        'out_channels': link.out_channels,
+        'ksize': list(_pair(link.ksize)),
+        'stride': list(_pair(link.stride)),
+        'pad': list(_pair(link.pad)),
+        'steps': [kind],
+    }
 
 
 def add_conv_stack(chain, channels, **block):

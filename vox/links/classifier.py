@@ -4,17 +4,17 @@
     Convolution -> BatchNormalization -> LeakyReLU) -> 2048 x 4 x 4
     -> clz_speaker / clz_birth / clz_sex (k4 s1 p0, softmax)
 """
-import chainer
 import chainer.functions as F
 import chainer.links as L
 
 from vox.base.labels import BLOG_N_CLASSES
 from vox.links.blocks import HEADS, add_conv_stack, scale_channels
+from vox.links.model import Model
 
 CHANNELS = (64, 128, 256, 512, 1024, 2048)
 
 
-class Classifier(chainer.Chain):
+class Classifier(Model):
     """Returns one logit array ``(B, n_k)`` per label group.
 
     The diagram's softmax is applied by the loss (softmax_cross_entropy),
@@ -35,16 +35,12 @@ class Classifier(chainer.Chain):
                 setattr(self, name, L.Convolution2D(previous, n, 4, 1, 0))
 
     def features(self, x):
-        h = x
-        for i in range(1, len(CHANNELS) + 1):
-            h = getattr(self, f'conv{i}')(h)
-        return h
+        """conv6's output (2048 x 4 x 4 at the blog's sizes): what the heads
+        read."""
+        return self.conv6(self.conv5(self.conv4(
+            self.conv3(self.conv2(self.conv1(x))))))
 
     def forward(self, x):
         h = self.features(x)
-        logits = []
-        for name in HEADS:
-            y = getattr(self, name)(h)
-            # 1 x 1 at the blog's 256 x 256 input; averaged where larger.
-            logits.append(F.mean(y, axis=(2, 3)))
-        return tuple(logits)
+        # 1 x 1 at the blog's 256 x 256 input; averaged where larger.
+        return tuple(F.mean(self[name](h), axis=(2, 3)) for name in HEADS)

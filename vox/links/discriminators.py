@@ -33,13 +33,12 @@ are in ``experiments/<id>/ERRATA.md``.
 """
 import collections
 
-import chainer
 import chainer.functions as F
 import numpy
 
 from vox.links.blocks import (HEADS, ConvBlock, add_conv_stack,
-                              check_spectrogram, group_sizes, record,
-                              scale_channels)
+                              check_spectrogram, group_sizes, scale_channels)
+from vox.links.model import Model
 
 DiscriminatorOutput = collections.namedtuple(
     'DiscriminatorOutput', ['feature', 'adversarial', 'classes'])
@@ -51,17 +50,14 @@ adversarial: the critic map ``(B, 1, h, w)`` (take its mean per sample).
 classes: a tuple of logits, one ``(B, n_k)`` array per label group.
 """
 
-#: Head names of the three label groups (speaker, birthplace, sex).
-
-
 def _head(in_channels, out_channels, ksize, stride, pad):
     """A bare convolution output head (no BN, no activation)."""
     return ConvBlock(in_channels, out_channels, ksize, stride, pad,
                      bn=False, activation=None, order='conv')
 
 
-class _StarGANDiscriminator(chainer.Chain):
-    """Shared checks, tracing and description of both discriminators."""
+class _StarGANDiscriminator(Model):
+    """The feature map check of both discriminators."""
 
     #: The shortest T (frames) the class heads accept.
     min_frames = 1
@@ -82,26 +78,6 @@ class _StarGANDiscriminator(chainer.Chain):
                 f'{feature.shape[2:]} feature map, smaller than the class '
                 f'heads\' {kh}x{kw} kernel; use T >= {self.min_frames} '
                 f'(and the blog\'s 256 frequency bins)')
-
-    def blocks(self):
-        """``(name, link)`` of every block, in the order applied."""
-        return [(name, getattr(self, name)) for name in self.nodes]
-
-    def describe(self):
-        """``[(name, block.describe()), ...]`` in the order applied."""
-        return [(name, link.describe()) for name, link in self.blocks()]
-
-    def trace(self, x):
-        """``[(node id, output), ...]`` for every block, in order."""
-        out = []
-        self._run(x, out)
-        return out
-
-    def forward(self, x):
-        return self._run(x, None)
-
-    def _run(self, x, trace):
-        raise NotImplementedError
 
 
 def _to_logits(h):
@@ -140,21 +116,14 @@ class ConvBNDiscriminator(_StarGANDiscriminator):
                 setattr(self, name, _head(previous, n, 8, 1, 0))
             # Not drawn: the critic head (see ERRATA.md).
             self.discriminate = _head(previous, 1, 3, 1, 1)
-        self.nodes = tuple(f'conv{i}' for i in range(1, 6)) + heads + (
-            'discriminate',)
 
-    def _run(self, x, trace):
+    def forward(self, x):
         check_spectrogram(x)
-        h = x
-        for i in range(1, 6):
-            h = record(trace, f'conv{i}', getattr(self, f'conv{i}')(h))
-        feature = h
+        feature = self.conv5(self.conv4(self.conv3(self.conv2(self.conv1(x)))))
         self._check_feature(feature, x)
-        classes = tuple(
-            _to_logits(record(trace, name, getattr(self, name)(feature)))
-            for name in self.heads)
-        adversarial = record(trace, 'discriminate', self.discriminate(feature))
-        return DiscriminatorOutput(feature, adversarial, classes)
+        classes = tuple(_to_logits(self[name](feature)) for name in self.heads)
+        return DiscriminatorOutput(feature, self.discriminate(feature),
+                                   classes)
 
 
 class ConvDiscriminator(_StarGANDiscriminator):
@@ -193,21 +162,19 @@ class ConvDiscriminator(_StarGANDiscriminator):
             # (see ERRATA.md).
             self.clazz = _head(previous, sum(self.n_classes), 4, 1, 0)
             self.discriminate = _head(previous, 1, 3, 1, 1)
-        self.nodes = tuple(layer[0] for layer in self.LAYERS) + (
-            'clazz', 'discriminate')
         self._split = tuple(int(i) for i in numpy.cumsum(self.n_classes)[:-1])
 
-    def _run(self, x, trace):
+    def forward(self, x):
         check_spectrogram(x)
         h = x
         for name, *_ in self.LAYERS:
-            h = record(trace, name, getattr(self, name)(h))
+            h = self[name](h)
         feature = h
         self._check_feature(feature, x)
-        logits = _to_logits(record(trace, 'clazz', self.clazz(feature)))
+        logits = _to_logits(self.clazz(feature))
         if self._split:
             classes = tuple(F.split_axis(logits, self._split, axis=1))
         else:
             classes = (logits,)
-        adversarial = record(trace, 'discriminate', self.discriminate(feature))
-        return DiscriminatorOutput(feature, adversarial, classes)
+        return DiscriminatorOutput(feature, self.discriminate(feature),
+                                   classes)

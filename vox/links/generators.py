@@ -27,27 +27,21 @@ cfcefd21 (``ResNetGenerator``, T a multiple of 8; the blog's T is 64)::
     upsamp1..upsamp3 (128, 64, 32; k4 s2 p1; deconv-BN-ReLU)
     upsamp4 (1, k7 s1 p3, deconv-sigmoid)
 
-Child links carry the diagrams' node ids.  ``width`` scales every hidden
-channel count (rounded, at least 1) but never the spectrogram's channel or
-the label count.  Where the diagrams disagree with themselves (the label
-count 1479, the 1607 channels after the concat, ...) see
-``experiments/<id>/ERRATA.md``.
+Child links carry the diagrams' node ids, the circles ``repeat`` (the
+attribute ``repeat_labels``) and ``concat`` included, declared in the
+order ``forward`` applies them (``vox.links.model``).  ``width`` scales
+every hidden channel count (rounded, at least 1) but never the
+spectrogram's channel or the label count.  Where the diagrams disagree
+with themselves (the label count 1479, the 1607 channels after the
+concat, ...) see ``experiments/<id>/ERRATA.md``.
 """
-import chainer
-import chainer.functions as F
-
 from vox.links.blocks import (ConvBlock, ResBlock, check_spectrogram,
-                              group_sizes, record, scale_channels)
+                              group_sizes, scale_channels)
+from vox.links.model import Concat, Model, RepeatLabels
 
 
-def repeat_labels(c, spatial):
-    """Tile labels ``(B, n)`` over ``spatial = (H, W)`` -> ``(B, n, H, W)``."""
-    b, n = c.shape
-    return F.broadcast_to(F.reshape(c, (b, n, 1, 1)), (b, n) + tuple(spatial))
-
-
-class _StarGANGenerator(chainer.Chain):
-    """Shared input checks, tracing and description of both generators."""
+class _StarGANGenerator(Model):
+    """The input checks of both generators."""
 
     #: T and the frequency size must be multiples of this (the encoder's
     #: total stride), so the decoder gives back the input's size.
@@ -71,30 +65,6 @@ class _StarGANGenerator(chainer.Chain):
                 f'expected labels of shape ({x.shape[0]}, {self.n_labels}) '
                 f'(sum of n_classes={self.n_classes}), got {c.shape}')
 
-    def blocks(self):
-        """``(name, link)`` of every block, in the order applied."""
-        return [(name, getattr(self, name)) for name in self.nodes
-                if name in self._children]
-
-    def describe(self):
-        """``[(name, block.describe()), ...]`` in the order applied."""
-        return [(name, link.describe()) for name, link in self.blocks()]
-
-    def trace(self, x, c):
-        """``[(node id, output), ...]`` for every diagram node, in order.
-
-        Includes the nodes that are not links (``repeat``, the concats).
-        """
-        out = []
-        self._run(x, c, out)
-        return out
-
-    def forward(self, x, c):
-        return self._run(x, c, None)
-
-    def _run(self, x, c, trace):
-        raise NotImplementedError
-
 
 class SkipGenerator(_StarGANGenerator):
     """54314b33's generator: encoder, labels, 4 ResBlocks, skip, decoder.
@@ -104,9 +74,6 @@ class SkipGenerator(_StarGANGenerator):
     """
 
     frame_multiple = 16
-    nodes = ('conv1', 'conv2', 'conv3', 'conv4', 'repeat', 'concat1',
-             'merge', 'res1', 'res2', 'res3', 'res4', 'concat2',
-             'dconv1', 'dconv2', 'dconv3', 'dconv4')
 
     def __init__(self, n_classes, width=1.0):
         super().__init__(n_classes, width)
@@ -117,12 +84,15 @@ class SkipGenerator(_StarGANGenerator):
             self.conv2 = ConvBlock(ch[32], ch[64], 4, 2, 1, activation=act)
             self.conv3 = ConvBlock(ch[64], ch[128], 4, 2, 1, activation=act)
             self.conv4 = ConvBlock(ch[128], ch[256], 4, 2, 1, activation=act)
+            self.repeat_labels = RepeatLabels()
+            self.concat1 = Concat()
             self.merge = ConvBlock(ch[256] + self.n_labels, ch[256], 3, 1, 1,
                                    activation=act)
             self.res1 = ResBlock(ch[256], 3, 1, activation=act)
             self.res2 = ResBlock(ch[256], 3, 1, activation=act)
             self.res3 = ResBlock(ch[256], 3, 1, activation=act)
             self.res4 = ResBlock(ch[256], 3, 1, activation=act)
+            self.concat2 = Concat()
             self.dconv1 = ConvBlock(ch[256] + ch[256], ch[128], 4, 2, 1,
                                     deconv=True, activation=act)
             self.dconv2 = ConvBlock(ch[128], ch[64], 4, 2, 1,
@@ -132,23 +102,15 @@ class SkipGenerator(_StarGANGenerator):
             self.dconv4 = ConvBlock(ch[32], 1, 4, 2, 1, deconv=True,
                                     bn=False, activation='sigmoid')
 
-    def _run(self, x, c, trace):
+    def forward(self, x, c):
         self._check(x, c)
-        h = x
-        for name in ('conv1', 'conv2', 'conv3', 'conv4'):
-            h = record(trace, name, getattr(self, name)(h))
-        enc = h  # conv4-out
-        labels = record(trace, 'repeat', repeat_labels(c, enc.shape[2:]))
+        enc = self.conv4(self.conv3(self.conv2(self.conv1(x))))
         # Edge order as drawn: conv4-out, then repeat.
-        h = record(trace, 'concat1', F.concat((enc, labels), axis=1))
-        h = record(trace, 'merge', self.merge(h))
-        for name in ('res1', 'res2', 'res3', 'res4'):
-            h = record(trace, name, getattr(self, name)(h))
+        h = self.concat1(enc, self.repeat_labels(c, enc.shape[2:]))
+        h = self.res4(self.res3(self.res2(self.res1(self.merge(h)))))
         # Edge order as drawn: res4, then conv4-out (the skip).
-        h = record(trace, 'concat2', F.concat((h, enc), axis=1))
-        for name in ('dconv1', 'dconv2', 'dconv3', 'dconv4'):
-            h = record(trace, name, getattr(self, name)(h))
-        return h
+        h = self.concat2(h, enc)
+        return self.dconv4(self.dconv3(self.dconv2(self.dconv1(h))))
 
 
 class ResNetGenerator(_StarGANGenerator):
@@ -159,10 +121,6 @@ class ResNetGenerator(_StarGANGenerator):
     """
 
     frame_multiple = 8
-    nodes = ('downsamp1', 'downsamp2', 'downsamp3', 'downsamp4', 'repeat',
-             'concat', 'merge', 'bottleneck1', 'bottleneck2', 'bottleneck3',
-             'bottleneck4', 'bottleneck5', 'bottleneck6',
-             'upsamp1', 'upsamp2', 'upsamp3', 'upsamp4')
 
     def __init__(self, n_classes, width=1.0):
         super().__init__(n_classes, width)
@@ -176,6 +134,8 @@ class ResNetGenerator(_StarGANGenerator):
                                        activation=act)
             self.downsamp4 = ConvBlock(ch[128], ch[256], 4, 2, 1,
                                        activation=act)
+            self.repeat_labels = RepeatLabels()
+            self.concat = Concat()
             self.merge = ConvBlock(ch[256] + self.n_labels, ch[256], 3, 1, 1,
                                    activation=act)
             for i in range(1, 7):
@@ -190,18 +150,11 @@ class ResNetGenerator(_StarGANGenerator):
             self.upsamp4 = ConvBlock(ch[32], 1, 7, 1, 3, deconv=True,
                                      bn=False, activation='sigmoid')
 
-    def _run(self, x, c, trace):
+    def forward(self, x, c):
         self._check(x, c)
-        h = x
-        for i in range(1, 5):
-            h = record(trace, f'downsamp{i}', getattr(self, f'downsamp{i}')(h))
-        labels = record(trace, 'repeat', repeat_labels(c, h.shape[2:]))
+        h = self.downsamp4(self.downsamp3(self.downsamp2(self.downsamp1(x))))
         # Edge order as drawn: downsamp4, then repeat.
-        h = record(trace, 'concat', F.concat((h, labels), axis=1))
-        h = record(trace, 'merge', self.merge(h))
+        h = self.merge(self.concat(h, self.repeat_labels(c, h.shape[2:])))
         for i in range(1, 7):
-            name = f'bottleneck{i}'
-            h = record(trace, name, getattr(self, name)(h))
-        for i in range(1, 5):
-            h = record(trace, f'upsamp{i}', getattr(self, f'upsamp{i}')(h))
-        return h
+            h = self[f'bottleneck{i}'](h)
+        return self.upsamp4(self.upsamp3(self.upsamp2(self.upsamp1(h))))

@@ -11,9 +11,8 @@ import json
 from pathlib import Path
 
 import numpy as np
-import yaml
 
-from vox.config import EXPERIMENTS_DIR
+from vox.config import load_yaml, EXPERIMENTS_DIR
 
 FILE = EXPERIMENTS_DIR / 'blurmask-findings.yaml'
 OPS = {'<': np.less, '<=': np.less_equal, '>': np.greater,
@@ -146,8 +145,7 @@ CHECKS = {'run_spread_and_negative': check_spread_and_negative}
 
 
 def load():
-    with open(FILE) as f:
-        return (yaml.safe_load(f) or {}).get('findings') or []
+    return (load_yaml(FILE, what='findings file') or {}).get('findings') or []
 
 
 def check(runs, f):

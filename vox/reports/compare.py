@@ -27,10 +27,10 @@ import matplotlib
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-import yaml  # noqa: E402
 
 from vox.base.errors import VoxError  # noqa: E402
 from vox.base.files import claim_folder  # noqa: E402
+from vox.config import load_yaml  # noqa: E402
 from vox.reports import findings  # noqa: E402
 from vox.training import curves  # noqa: E402
 
@@ -87,9 +87,14 @@ def load(path):
     def read(name, reader, default):
         try:
             return reader((path / name).read_text()) or default
-        except (OSError, ValueError, yaml.YAMLError):
+        except (OSError, ValueError):
             return default
-    config = read('config.yaml', yaml.safe_load, {})
+    try:
+        config = load_yaml(path / 'config.yaml') or {}
+    except VoxError:
+        config = {}
+    if not isinstance(config, dict):
+        config = {}
     return RunInfo(path, path.name, config.get('id', path.parent.name),
                    config, read('environment.json', json.loads, {}),
                    read('command.txt', str.strip, ''), log,

@@ -22,10 +22,10 @@ shows, not what the blog's full run would.
 import json
 from pathlib import Path
 
-import yaml
 
 from vox.base.labels import BLOG_N_CLASSES, GROUPS
-from vox.config import EXPERIMENTS_DIR
+from vox.base.errors import VoxError
+from vox.config import load_yaml, EXPERIMENTS_DIR
 from vox.reports import (bench_figures, blurmask_findings,
                          conversion_quality)
 
@@ -57,8 +57,7 @@ def load_findings(exp_id):
     path = findings_file(exp_id)
     if path is None:
         return []
-    with open(path) as f:
-        return (yaml.safe_load(f) or {}).get('findings') or []
+    return (load_yaml(path, what='findings file') or {}).get('findings') or []
 
 
 # -- what a run folder holds ------------------------------------------------
@@ -77,9 +76,10 @@ class RunFacts:
     def __init__(self, run_dir):
         self.path = Path(run_dir)
         try:
-            with open(self.path / 'config.yaml') as f:
-                self.config = yaml.safe_load(f) or {}
-        except (OSError, yaml.YAMLError):
+            self.config = load_yaml(self.path / 'config.yaml') or {}
+        except VoxError:
+            self.config = {}
+        if not isinstance(self.config, dict):
             self.config = {}
         self.log = _json(self.path / 'log', [])
         self.summary = _json(self.path / 'summary.json', {})
@@ -174,11 +174,10 @@ def confounded_groups(run_dir):
     run's manifest: there the group's accuracy is the speaker accuracy
     again, not a separate finding."""
     try:
-        with open(Path(run_dir) / 'config.yaml') as f:
-            manifest = ((yaml.safe_load(f) or {}).get('corpus') or {}).get(
-                'manifest')
+        raw = load_yaml(Path(run_dir) / 'config.yaml') or {}
+        manifest = (raw.get('corpus') or {}).get('manifest')
         rows = Path(manifest).read_text().splitlines() if manifest else []
-    except (OSError, TypeError, yaml.YAMLError):
+    except (OSError, TypeError, AttributeError, VoxError):
         rows = []
     return confounded_from_manifest(rows)
 

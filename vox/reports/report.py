@@ -20,10 +20,10 @@ import re
 import traceback
 from pathlib import Path
 
-import yaml
 
 from vox.base.labels import BLOG_N_CLASSES
-from vox.config import EXPERIMENTS_DIR
+from vox.base.errors import VoxError
+from vox.config import load_yaml, EXPERIMENTS_DIR
 from vox.faithfulness.diagram import (NoDiagram, describe_run_models,
                                       to_mermaid)
 from vox.faithfulness.drawing import draw
@@ -81,10 +81,10 @@ def data_uri(path, mime):
 
 def _read_yaml(path):
     try:
-        with open(path) as f:
-            return yaml.safe_load(f) or {}
-    except (OSError, yaml.YAMLError):
+        raw = load_yaml(path) or {}
+    except VoxError:
         return {}
+    return raw if isinstance(raw, dict) else {}
 
 
 def _read_json(path, default):

@@ -168,11 +168,7 @@ def _train_rank(recipe, config, device, run_dir, snapshot, what, corpus,
                   f'{trainer.updater.iteration})', flush=True)
         write_run_info(run_dir, config, data, device, argv or sys.argv)
     start = time.time()
-    try:
-        runner.train(trainer)
-    except Stopped as e:
-        # Every rank stops; rank 0 alone says so.
-        raise Stopped(str(e) if writer else '', e.exit_code) from None
+    runner.train(trainer, say=writer)  # every rank stops, rank 0 says so
     if writer:
         write_summary(run_dir, config, trainer, time.time() - start)
         write_report(run_dir)

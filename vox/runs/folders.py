@@ -31,7 +31,7 @@ from vox.base import snapshot_name
 from vox.base.errors import VoxError
 from vox.base.files import MARKER, foreign_files, made_by
 from vox.base.paths import REPO, git_revision
-from vox.config import ExperimentConfig, from_dict, to_dict
+from vox.config import load_yaml, ExperimentConfig, from_dict, to_dict
 
 
 def environment(device):
@@ -108,9 +108,8 @@ def _profile_of(run_dir):
     """The profile recorded in the folder's config.yaml, or None when it
     cannot be read (such a run is not resumed, and does not stop others)."""
     try:
-        with open(run_dir / 'config.yaml') as f:
-            raw = yaml.safe_load(f)
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        raw = load_yaml(run_dir / 'config.yaml')
+    except VoxError:
         return None
     return raw.get('profile') if isinstance(raw, dict) else None
 
@@ -263,11 +262,12 @@ def check_recorded_config(run_dir, config):
     if not recorded.exists():
         return
     try:
-        with open(recorded) as f:
-            raw = yaml.safe_load(f) or {}
+        raw = load_yaml(recorded) or {}
+        if not isinstance(raw, dict):
+            raise VoxError('not a mapping')
         raw.pop('corpus', None)  # run facts written beside the config
         old = to_dict(from_dict(ExperimentConfig, raw, str(recorded)))
-    except (OSError, yaml.YAMLError, VoxError) as e:
+    except VoxError as e:
         raise VoxError(f'{recorded}: unreadable ({e}); give a new RUN=name '
                        f'for a new run') from None
     new = to_dict(config)

@@ -243,15 +243,16 @@ def announce(config, data, device, run_dir, what):
           f'{len(data.validation)} validation crops, device {device}')
 
 
-def train(trainer):
-    """``trainer.run()``; Ctrl-C or SIGTERM (GracefulStop) as Stopped."""
+def train(trainer, say=True):
+    """``trainer.run()``; Ctrl-C or SIGTERM (GracefulStop) as Stopped,
+    with the message only if ``say`` (a distributed run: rank 0)."""
     try:
         trainer.run(show_loop_exception_msg=False)
     except StopRequested as e:
         # Not finished: a non-zero status (128 + the signal, as the shell
         # gives) keeps `make exp-X && next-step` from going on.
-        raise Stopped(f'{e}; rerun the same command to resume',
-                      128 + e.signum) from None
+        raise Stopped(f'{e}; rerun the same command to resume' if say
+                      else '', 128 + e.signum) from None
 
 
 def _train(recipe, config, device, run_dir, snapshot, what, corpus, argv):

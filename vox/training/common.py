@@ -42,7 +42,7 @@ def pick_model(table, section, what):
 
 
 class PlotReport(extensions.PlotReport):
-    """Chainer's PlotReport, made exactly resumable (issue 8).
+    """Chainer's PlotReport, made exactly resumable.
 
     Chainer 7.8.1's PlotReport saves only its plotted points.  Its own
     interval trigger is not saved, so after a resume it starts from
@@ -51,12 +51,12 @@ class PlotReport(extensions.PlotReport):
     interval.  Nor are the running sums of the interval under way saved, so
     a resume mid-interval (Ctrl-C) loses the iterations before it.  Both
     are saved here, as LogReport saves its own.  The name stays
-    ``PlotReport`` so snapshot keys are Chainer's; a snapshot written
-    before this fix still loads, quietly (the trigger then guesses from the
-    updater, which is right for a report called every iteration, and the
-    interval under way starts afresh).  A snapshot without this figure at
-    all (written when the plots were grouped otherwise) loads too: the
-    figure starts at the resume point.
+    ``PlotReport`` so snapshot keys are Chainer's; a snapshot of Chainer's
+    own PlotReport (without these two) still loads, quietly (the trigger
+    then guesses from the updater, which is right for a report called every
+    iteration, and the interval under way starts afresh).  A snapshot
+    without this figure at all (a run whose plots were grouped otherwise)
+    loads too: the figure starts at the resume point.
     """
 
     name = 'PlotReport'
@@ -67,13 +67,13 @@ class PlotReport(extensions.PlotReport):
         except KeyError:
             if not isinstance(serializer, chainer.serializer.Deserializer):
                 raise
-            # A snapshot from before this figure existed (issue 19
-            # regrouped the StarGAN's figures): it starts empty at the
-            # resume point; the LogReport log keeps every point.
+            # A snapshot without this figure (its plots grouped
+            # otherwise): it starts empty at the resume point; the
+            # LogReport log keeps every point.
             pass
         with warnings.catch_warnings():
             # Chainer warns, per plot, when loading a snapshot without
-            # these keys (one from before this fix); both cases are handled.
+            # these keys (Chainer's own PlotReport); both cases are handled.
             warnings.filterwarnings('ignore', message='The previous value',
                                     category=UserWarning)
             warnings.filterwarnings('ignore', message='The names of stat',

@@ -215,6 +215,7 @@ class Distributed(SingleProcess):
             elif isinstance(ext, NonFiniteGuard) and self.size > 1:
                 stem = ext.batch_file.rsplit('.npz', 1)[0]
                 ext.batch_file = f'{stem}_rank{self.rank}.npz'
+                ext.all_saved = self.comm.mpi_comm.Barrier
         trainer.extend(MeanObservation(self.comm))
         return trainer
 

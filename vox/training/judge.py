@@ -11,11 +11,10 @@ import zipfile
 from pathlib import Path
 
 import chainer
-import yaml
 
 from vox.base import snapshot_name
 from vox.base.errors import VoxError
-from vox.config import ExperimentConfig, from_dict
+from vox.config import load_yaml, ExperimentConfig, from_dict
 from vox.data.dataset import LabelSpace
 from vox.training import classifier
 
@@ -30,11 +29,10 @@ def load_judge(run_dir, device=None):
     """(JudgeRun, classifier link with its newest snapshot's weights)."""
     path = Path(run_dir)
     try:
-        with open(path / 'config.yaml') as f:
-            raw = yaml.safe_load(f) or {}
+        raw = load_yaml(path / 'config.yaml') or {}
         with open(path / 'labels.json') as f:
             labels = LabelSpace(json.load(f))
-    except (OSError, ValueError, yaml.YAMLError) as e:
+    except (OSError, ValueError, VoxError) as e:
         raise VoxError(f'--judge {path}: not a finished vox run folder '
                        f'({e}); give results/e19098ab/<run>') from None
     raw.pop('corpus', None)  # run facts written beside the config
