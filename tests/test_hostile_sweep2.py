@@ -10,6 +10,7 @@ import fcntl
 import hashlib
 import json
 import shutil
+import signal
 import subprocess
 import sys
 import types
@@ -321,20 +322,18 @@ def test_blurmask_run_takes_the_lock(tmp_path, capsys):
 
 
 def test_a_stop_is_told_by_rank_0_only(tmp_path, capsys, monkeypatch):
-    from vox.base.device import get_device
+    from vox.extensions.guards import StopRequested
     from vox.runs import runner
-    from vox.training.distributed import SingleProcess
 
-    class OtherRank(SingleProcess):  # asked to stop at once, like a peer
-        rank, is_writer = 1, False
+    class AskedToStop:  # a Trainer whose GracefulStop fired (SIGTERM)
+        def run(self, show_loop_exception_msg=True):
+            raise StopRequested('stopped by SIGTERM', signal.SIGTERM)
 
-        def any(self, flag):
-            return True
-
-    config = load_config(EXP, 'test')
+    with pytest.raises(Stopped) as told:
+        runner.train(AskedToStop(), say=True)       # rank 0
+    assert 'rerun the same command' in str(told.value)
     with pytest.raises(Stopped) as e:
-        runner._train(config, get_device(None), tmp_path, None, 'starting',
-                      None, ['vox'], parallel=OtherRank())
+        runner.train(AskedToStop(), say=False)      # every other rank
     assert str(e.value) == '' and e.value.exit_code == 128 + 15
     # ... and vox prints nothing for it.
     def stop(args):
