@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# CI: a smoke run's report opened in a real browser (issue 19).
+# CI: a smoke run's report opened in a real browser.
 #
 #   tools/ci_report_browser.sh [EXPERIMENT_ID]      (default cfcefd21)
 #
