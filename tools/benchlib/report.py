@@ -73,7 +73,7 @@ def render(kind, section):
                      f"{'on' if g['cudnn'] else 'off'}")
     lines.append(f"- Software: Python {m['python']} ({m['platform']}), "
                  f"NumPy {m['numpy']}, Chainer {m['chainer']}, BLAS "
-                 f"{m['blas']}, {m['blas_threads']}; vox {m['git']}")
+                 f"{m['blas']}, {m['blas_threads']}")
     tf32 = None
     if kind == 'gpu':
         peak, how = m['gpu'].get('peak_flops'), m['gpu'].get('peak_source')
