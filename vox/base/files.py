@@ -6,9 +6,11 @@ each get their own words.  Outputs are checked before any work is done:
 never the input itself (by resolved path or inode), never a folder, never
 in a folder that cannot be written.
 """
+import contextlib
 import errno
 import os
 import stat
+import tempfile
 from pathlib import Path
 
 from vox.base.errors import VoxError
@@ -212,3 +214,21 @@ def check_may_overwrite(path, header, flag='--out'):
                        f'command; nothing was written; give a new file name '
                        f'(or delete it first)')
     return path
+
+
+@contextlib.contextmanager
+def replaced_atomically(path):
+    """A temporary path beside ``path`` to write to; renamed over ``path``
+    when the block ends, removed if it fails, so a reader never sees a
+    half-written file."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.',
+                               suffix='.tmp')
+    os.close(fd)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise

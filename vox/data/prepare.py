@@ -26,7 +26,6 @@ import json
 import multiprocessing
 import os
 import sys
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -34,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from vox.base.errors import VoxError
+from vox.base.files import replaced_atomically
 from vox.base.labels import GROUPS
 from vox.base.progress import progress
 from vox.config import CorpusConfig
@@ -72,19 +72,12 @@ def _cached_summary(path, file):
 
 
 def _atomic_text(path, text):
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.',
-                               suffix='.tmp')
-    try:
+    with replaced_atomically(path) as tmp:
         # backslashreplace: a file name that is not UTF-8 shows as \udcNN
         # instead of failing the whole report
-        with os.fdopen(fd, 'w', encoding='utf-8',
-                       errors='backslashreplace') as f:
+        with open(tmp, 'w', encoding='utf-8',
+                  errors='backslashreplace') as f:
             f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 # --- the command -------------------------------------------------------------

@@ -34,14 +34,14 @@ import io
 import math
 import os
 import re
-import tempfile
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import soundfile
 
+from vox.base.files import (not_a_file, open_regular, read_text,
+                            replaced_atomically, resolved)
 from vox.base.progress import progress
-from vox.base.files import not_a_file, open_regular, read_text, resolved
 from vox.data import audio
 from vox.data.corpus.listing import Listing, Problem, settle_sexes
 from vox.data.corpus.manifest import Utterance, normalise_sex
@@ -182,16 +182,8 @@ def cut_segments(audio, spans, folder):
                 continue
             f.seek(int(s * rate))
             x = f.read(int((e - s) * rate), dtype='float32', always_2d=True)
-            fd, tmp = tempfile.mkstemp(dir=folder, prefix=f'.{out.name}.',
-                                       suffix='.tmp')
-            os.close(fd)
-            try:
+            with replaced_atomically(out) as tmp:
                 soundfile.write(tmp, x, rate, subtype='PCM_16', format='WAV')
-                os.replace(tmp, out)
-            except BaseException:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
-                raise
     return paths
 
 

@@ -17,13 +17,12 @@ described by the same file::
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, List, Optional
 
-from vox.base.files import not_a_file, read_text, resolved
+from vox.base.files import (not_a_file, read_text, replaced_atomically,
+                            resolved)
 
 COLUMNS = ('path', 'speaker', 'birthplace', 'sex')
 REQUIRED = ('path', 'speaker')
@@ -91,16 +90,9 @@ def write_manifest(path, utterances: Iterable[Utterance]) -> Path:
         if not row['speaker']:
             raise ValueError(f'utterance {text} has an empty speaker')
         lines.append('\t'.join(row[c] for c in columns))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f'.{path.name}.',
-                               suffix='.tmp')
-    try:
-        with os.fdopen(fd, 'w', encoding='utf-8', newline='\n') as f:
+    with replaced_atomically(path) as tmp:
+        with open(tmp, 'w', encoding='utf-8', newline='\n') as f:
             f.write('\n'.join(lines) + '\n')
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
     return path
 
 
